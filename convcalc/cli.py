@@ -1,0 +1,228 @@
+"""The Typer app: thin commands that parse options, call the core and hand the result to render.
+
+Exit codes (DESIGN.md): 0 all good; 1 an expectation or check failed; 2 bad input or a layer PyTorch
+would reject; 3 ``--verify`` found torch disagreeing.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .errors import ConvcalcError, ShapeError, SpecError
+from .layer import Layer, resolve_dims
+from .spec import parse_size
+
+OK, FAILED, BAD_INPUT, DISAGREES = 0, 1, 2, 3
+
+OPS = {"conv": "conv", "tconv": "conv_transpose", "conv_transpose": "conv_transpose",
+       "max": "max_pool", "max_pool": "max_pool", "avg": "avg_pool", "avg_pool": "avg_pool"}
+
+
+class ConvcalcGroup(TyperGroup):
+    """Turns every usage error and ConvcalcError into one red line and exit code 2, never a traceback."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:
+            code = _usage_error(exc, json_mode="--json" in args)
+        except ConvcalcError as exc:
+            code = report_error(exc, json_mode="--json" in args)
+        except typer.Abort:
+            code = 130
+        code = code if isinstance(code, int) else OK
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _usage_error(exc: typer.TyperException, json_mode: bool) -> int:
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return exc.exit_code  # the help was printed when the error was made
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return report_error(ConvcalcError(exc.format_message() + hint), json_mode,
+                        getattr(exc, "exit_code", BAD_INPUT))
+
+
+def report_error(exc: ConvcalcError, json_mode: bool, code: int = BAD_INPUT) -> int:
+    """The red line on stderr (and, with --json, an error document on stdout); returns the exit code."""
+    from .render import print_error, print_json
+
+    reason = exc.reason if isinstance(exc, SpecError) else str(exc)
+    detail = exc.pointer() if isinstance(exc, SpecError) else None
+    print_error(reason, detail)
+    if json_mode:
+        document = {"schema": "convcalc.error/1", "error": reason, "exit_code": code}
+        if isinstance(exc, SpecError) and exc.text is not None:
+            document.update(text=exc.text, position=exc.position)
+        print_json(document)
+    return code
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"convcalc {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    cls=ConvcalcGroup,
+    name="convcalc",
+    help="Exact PyTorch output sizes, receptive fields and dilation gridding for CNN layers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """convcalc: answers about convolutional layers, exactly as PyTorch computes them."""
+
+
+# Shared options: declared once, used by every command that takes them.
+SizeIn = Annotated[str, typer.Option("--in", help="Input size: 256, 256x256 or 224,224 (per dim).")]
+KernelOpt = Annotated[str, typer.Option("-k", "--kernel-size", help="Kernel size, e.g. 3 or 1x7.")]
+StrideOpt = Annotated[Optional[str], typer.Option(
+    "-s", "--stride", help="Stride \\[default: 1; pools: the kernel size].")]
+PaddingOpt = Annotated[str, typer.Option("-p", "--padding", help="Padding: a size, 'same' or 'valid'.")]
+DilationOpt = Annotated[str, typer.Option("-d", "--dilation", help="Dilation (atrous rate).")]
+OpOpt = Annotated[str, typer.Option("--op", help="conv, tconv (ConvTranspose), max or avg (pooling).")]
+OutputPaddingOpt = Annotated[str, typer.Option("--output-padding", help="Output padding (tconv only).")]
+CeilOpt = Annotated[bool, typer.Option("--ceil", help="ceil_mode (pools only).")]
+DimsOpt = Annotated[Optional[int], typer.Option(
+    "--dims", help="Spatial dimensions 1, 2 or 3 \\[default: from the sizes, else 2].")]
+ExpectOpt = Annotated[Optional[str], typer.Option(
+    "--expect", help="Expected output size: exit 1 when it differs.")]
+VerifyOpt = Annotated[bool, typer.Option("--verify", help="Check the answer with a real torch layer.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="Device for --verify: cpu or cuda.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
+
+OUT_EXAMPLES = """\
+[b]Examples[/b]
+
+  convcalc out --in 256 -k 3 -d 2 -p 2          [dim]# dilated 3x3 keeps 256[/dim]
+
+  convcalc out --in 224x320 -k 1x7 -p 0x3       [dim]# per-dimension values[/dim]
+
+  convcalc out --in 5 -k 2 -s 2 -p 1 --op max --ceil --dims 1
+
+  convcalc out --in 64 -k 4 -s 2 -p 1 --op tconv --verify
+
+  convcalc out --in 256 -k 3 -s 2 -p 1 --expect 128 --json
+"""
+
+
+def layer_from_options(in_text: str, kernel: str, stride: str | None, padding: str, dilation: str,
+                       op: str, output_padding: str, ceil: bool, dims: int | None,
+                       ) -> tuple[Layer, tuple[int, ...]]:
+    """Parse the shared layer options into a Layer and a per-dimension input size."""
+    if op.lower() not in OPS:
+        raise ConvcalcError(f"unknown --op {op!r}: expected conv, tconv, max or avg")
+    values = {
+        "input size": parse_size(in_text, "--in"),
+        "kernel_size": parse_size(kernel, "--kernel-size"),
+        "stride": parse_size(stride, "--stride") if stride is not None else None,
+        "padding": padding.lower() if padding.lower() in ("same", "valid") else parse_size(padding, "--padding"),
+        "dilation": parse_size(dilation, "--dilation"),
+        "output_padding": parse_size(output_padding, "--output-padding"),
+    }
+    n = resolve_dims(values, dims)
+    layer = Layer.build(values["kernel_size"], values["stride"], values["padding"], values["dilation"],
+                        op=OPS[op.lower()], output_padding=values["output_padding"], ceil_mode=ceil, dims=n)
+    in_size = values["input size"]
+    return layer, in_size if isinstance(in_size, tuple) else (in_size,) * n
+
+
+def expected_size(text: str | None, dims: int) -> tuple[int, ...] | None:
+    """``--expect`` as one size per dimension (a scalar applies to all)."""
+    if text is None:
+        return None
+    value = parse_size(text, "--expect")
+    if isinstance(value, tuple) and len(value) != dims:
+        raise ConvcalcError(f"--expect has {len(value)} dimensions, the layer has {dims}")
+    return value if isinstance(value, tuple) else (value,) * dims
+
+
+@app.command(epilog=OUT_EXAMPLES)
+def out(
+    in_size: SizeIn,
+    kernel_size: KernelOpt,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = "0",
+    dilation: DilationOpt = "1",
+    op: OpOpt = "conv",
+    output_padding: OutputPaddingOpt = "0",
+    ceil: CeilOpt = False,
+    dims: DimsOpt = None,
+    expect: ExpectOpt = None,
+    verify: VerifyOpt = False,
+    device: DeviceOpt = "cpu",
+    json_: JsonOpt = False,
+) -> int:
+    """Output size of one layer (Conv, ConvTranspose, MaxPool, AvgPool), with the formula and its numbers."""
+    layer, size = layer_from_options(in_size, kernel_size, stride, padding, dilation, op, output_padding,
+                                     ceil, dims)
+    report = out_report(layer, size, expected_size(expect, layer.dims), verify_device(verify, device))
+    return show_out(report, json_)
+
+
+def verify_device(verify: bool, device: str) -> str | None:
+    """The device to verify on, or None without --verify (where --device makes no sense)."""
+    if not verify and device != "cpu":
+        raise ConvcalcError("--device applies only with --verify")
+    return device if verify else None
+
+
+def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | None,
+               device: str | None) -> Any:
+    """Our output size (or rejection) and, on a device, torch's answer beside it."""
+    from .render import OutReport
+
+    try:
+        result, error = layer.output_size(size), None
+    except ShapeError as exc:
+        result, error = None, str(exc)
+    if device is None:
+        return OutReport(layer, size, result, error, expected)
+    from .torchcheck import judge, run_layer
+
+    answer = run_layer(layer, size, result, device)
+    return OutReport(layer, size, result, error, expected, answer, judge(layer, result, answer))
+
+
+def show_out(report: Any, json_mode: bool) -> int:
+    """Print the report (a table, or the JSON document) and the one-line verdict; return the exit code."""
+    from .render import console, out_document, out_view, print_error, print_json, sizes
+
+    if json_mode:
+        print_json(out_document(report))
+    elif report.error is None or report.answer is not None:
+        console().print(out_view(report), crop=False)
+    if report.error is not None:
+        print_error(f"{report.layer.torch_name} rejects input {sizes(report.in_size)}: {report.error}")
+    elif report.expected is not None and report.expected != report.out:
+        print_error(f"expected output {sizes(report.expected)}, got {sizes(report.out)}")
+    if report.verdict is not None and not report.verdict.agrees:
+        return DISAGREES
+    if report.error is not None:
+        return BAD_INPUT
+    return FAILED if report.expected not in (None, report.out) else OK
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

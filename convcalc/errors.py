@@ -1,0 +1,36 @@
+"""One error family, as in einops: every message says which value is wrong and why."""
+
+from __future__ import annotations
+
+
+class ConvcalcError(ValueError):
+    """Base class of every error convcalc raises on purpose (bad arguments included)."""
+
+
+class SpecError(ConvcalcError):
+    """Bad text: a size or layer spec that does not parse.
+
+    ``text`` and ``position`` (0-based index into ``text``) let a caller draw a caret under the
+    offending character; ``reason`` is the message without that picture.
+    """
+
+    def __init__(self, reason: str, text: str | None = None, position: int | None = None):
+        self.reason = reason
+        self.text = text
+        self.position = position
+        super().__init__(reason if text is None else f"{reason}\n{self.pointer()}")
+
+    def pointer(self) -> str:
+        """The quoted text with a caret under the offending character."""
+        if self.text is None:
+            return ""
+        text, position = self.text, self.position or 0
+        if len(text) > 72:
+            start = max(0, min(position - 36, len(text) - 72))
+            text = ("..." if start else "") + text[start:start + 72] + ("..." if start + 72 < len(text) else "")
+            position += (3 if start else 0) - start
+        return f"  {text}\n  {' ' * position}^"
+
+
+class ShapeError(ConvcalcError):
+    """A layer (or layer on an input) that PyTorch would reject."""

@@ -1,0 +1,257 @@
+"""One layer and its output size, with PyTorch's shape rules.
+
+Sources (pytorch/pytorch): ``aten/src/ATen/native/ConvUtils.h`` (``conv_output_size``),
+``Convolution.cpp`` (``check_shape_forward``), ``NaiveConvolutionTranspose2d.cpp`` (output padding),
+``aten/src/ATen/native/Pool.h`` (``pooling_output_shape_pad_lr``, ``pool2d_shape_check``,
+``pool3d_shape_check``) and ``torch/nn/modules/conv.py`` (``padding='same'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Union
+
+from .errors import ConvcalcError, ShapeError
+
+OPS = ("conv", "conv_transpose", "max_pool", "avg_pool")
+POOLS = ("max_pool", "avg_pool")
+PADDING_MODES = ("same", "valid")
+TORCH_NAMES = {"conv": "Conv", "conv_transpose": "ConvTranspose", "max_pool": "MaxPool", "avg_pool": "AvgPool"}
+DEFAULT_DIMS = 2
+MAX_DIMS = 3
+
+IntOrTuple = Union[int, Sequence[int]]
+
+
+def effective_kernel_size(kernel_size: int, dilation: int) -> int:
+    """``d*(k-1)+1``: how many input positions a dilated kernel spans (torch.nn.Conv2d docs)."""
+    return dilation * (kernel_size - 1) + 1
+
+
+def resolve_dims(values: dict[str, object], dims: int | None = None) -> int:
+    """The number of spatial dimensions: the length of the tuples given, else ``dims``, else 2.
+
+    Every tuple among ``values`` must have the same length (and equal ``dims`` when it is given).
+    """
+    lengths = {name: len(v) for name, v in values.items() if isinstance(v, (tuple, list))}
+    if dims is not None and (isinstance(dims, bool) or dims not in range(1, MAX_DIMS + 1)):
+        raise ConvcalcError(f"dims must be 1, 2 or 3, got {dims!r}")
+    for name, length in lengths.items():
+        if dims is not None and length != dims:
+            raise ConvcalcError(f"{name} has {length} dimensions but dims is {dims}")
+    if len(set(lengths.values())) > 1:
+        given = ", ".join(f"{name} has {length}" for name, length in lengths.items())
+        raise ConvcalcError(f"per-dimension values disagree on the number of dimensions: {given}")
+    found = next(iter(lengths.values()), dims or DEFAULT_DIMS)
+    if not 1 <= found <= MAX_DIMS:
+        raise ConvcalcError(f"{found} spatial dimensions given; PyTorch layers have 1, 2 or 3")
+    return found
+
+
+def per_dim(name: str, value: IntOrTuple, dims: int, minimum: int) -> tuple[int, ...]:
+    """``value`` as one integer >= ``minimum`` per dimension; a scalar applies to every dimension."""
+    given_per_dim = isinstance(value, (tuple, list))
+    values = tuple(value) if given_per_dim else (value,) * dims
+    for i, v in enumerate(values, 1):
+        where = f" in dim {i}" if given_per_dim and dims > 1 else ""
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConvcalcError(f"{name} must be an integer, got {v!r}{where}")
+        if v < minimum:
+            rule = "positive" if minimum == 1 else f">= {minimum}"
+            raise ConvcalcError(f"{name} must be {rule}, got {v}{where}")
+    return values
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer, per-dimension tuples resolved; construction rejects what PyTorch rejects on any input.
+
+    ``padding`` is a tuple of symmetric pads or one of ``"same"``/``"valid"`` (conv only), as in
+    ``torch.nn.Conv2d``. Build one with :meth:`Layer.build`, which broadcasts scalars. Arguments that
+    no torch layer takes raise ConvcalcError here; :meth:`check` raises ShapeError where PyTorch
+    rejects the layer on every input, and :meth:`output_size` adds the input-dependent rules.
+    """
+
+    op: str
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Union[tuple[int, ...], str]
+    dilation: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    ceil_mode: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        kernel_size: IntOrTuple,
+        stride: IntOrTuple | None = None,
+        padding: IntOrTuple | str = 0,
+        dilation: IntOrTuple = 1,
+        *,
+        op: str = "conv",
+        output_padding: IntOrTuple = 0,
+        ceil_mode: bool = False,
+        dims: int | None = None,
+    ) -> Layer:
+        """A layer from PyTorch-style arguments; ``stride=None`` means 1 (pools: the kernel size)."""
+        values = {"kernel_size": kernel_size, "stride": stride, "padding": padding,
+                  "dilation": dilation, "output_padding": output_padding}
+        n = resolve_dims(values, dims)
+        kernel = per_dim("kernel_size", kernel_size, n, 1)
+        if stride is None:
+            stride = kernel if op in POOLS else 1
+        pads = padding.lower() if isinstance(padding, str) else per_dim("padding", padding, n, 0)
+        return cls(op, kernel, per_dim("stride", stride, n, 1), pads, per_dim("dilation", dilation, n, 1),
+                   per_dim("output_padding", output_padding, n, 0), bool(ceil_mode))
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ConvcalcError(f"unknown op {self.op!r}: expected one of {', '.join(OPS)}")
+        fields = {"kernel_size": 1, "stride": 1, "dilation": 1, "output_padding": 0}
+        if not isinstance(self.padding, str):
+            fields["padding"] = 0
+        for name in fields:
+            if not isinstance(getattr(self, name), tuple):
+                raise ConvcalcError(f"Layer.{name} must be a tuple; Layer.build() broadcasts scalars")
+        n = resolve_dims({name: getattr(self, name) for name in fields})
+        for name, minimum in fields.items():
+            per_dim(name, getattr(self, name), n, minimum)
+        if self.ceil_mode and self.op not in POOLS:
+            raise ConvcalcError(f"ceil_mode applies only to pooling (max_pool, avg_pool), not {self.op}")
+        if any(self.output_padding) and self.op != "conv_transpose":
+            raise ConvcalcError(f"output_padding applies only to conv_transpose, not {self.op}")
+        if self.op == "avg_pool" and any(d != 1 for d in self.dilation):
+            raise ConvcalcError("avg_pool has no dilation (torch.nn.AvgPool has no dilation argument)")
+        if isinstance(self.padding, str) and self.padding not in PADDING_MODES:
+            raise ConvcalcError(f"padding must be integers, 'same' or 'valid', got {self.padding!r}")
+        if isinstance(self.padding, str) and self.op != "conv":
+            raise ConvcalcError(f"padding={self.padding!r} is supported by conv only, not {self.op}")
+
+    def check(self) -> None:
+        """Raise ShapeError where PyTorch rejects this layer whatever the input, as PyTorch words it."""
+        if self.padding == "same" and any(s != 1 for s in self.stride):
+            raise ShapeError(f"padding='same' is not supported for strided convolutions "
+                             f"(stride {_fmt(self.stride)}; torch/nn/modules/conv.py)")
+        for i in range(self.dims):
+            self._check_dim(i)
+
+    def _check_dim(self, i: int) -> None:
+        k, s, d, op = self.kernel_size[i], self.stride[i], self.dilation[i], self.output_padding[i]
+        where = f"dim {i + 1}: "
+        if self.op in POOLS:
+            p = self.pads[i][0]
+            if p > k // 2:
+                raise ShapeError(f"{where}pad {p} should be at most half of kernel size {k} "
+                                 f"(PyTorch requires pad <= kernel_size // 2 = {k // 2}; Pool.h)")
+        if self.op == "conv_transpose" and op >= s and op >= d:
+            raise ShapeError(f"{where}output_padding {op} must be smaller than either stride {s} "
+                             f"or dilation {d}")
+
+    @property
+    def dims(self) -> int:
+        return len(self.kernel_size)
+
+    @property
+    def effective_kernel_size(self) -> tuple[int, ...]:
+        return tuple(effective_kernel_size(k, d) for k, d in zip(self.kernel_size, self.dilation))
+
+    @property
+    def pads(self) -> tuple[tuple[int, int], ...]:
+        """(left, right) padding per dimension; 'same' puts the odd element on the right."""
+        if self.padding == "valid":
+            return ((0, 0),) * self.dims
+        if self.padding == "same":
+            totals = [e - 1 for e in self.effective_kernel_size]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        return tuple((p, p) for p in self.padding)
+
+    @property
+    def torch_name(self) -> str:
+        """The torch.nn class this layer stands for, e.g. ``Conv2d``."""
+        return f"{TORCH_NAMES[self.op]}{self.dims}d"
+
+    def output_size(self, in_size: IntOrTuple) -> tuple[int, ...]:
+        """The output size PyTorch computes for an input of ``in_size``; ShapeError where it raises."""
+        self.check()
+        size = per_dim("input size", in_size, self.dims, 1)
+        if len(size) != self.dims:
+            raise ConvcalcError(f"input size has {len(size)} dimensions, the layer has {self.dims}")
+        return tuple(self._output_dim(i, n) for i, n in enumerate(size))
+
+    def _output_dim(self, i: int, n: int) -> int:
+        k, s, d = self.kernel_size[i], self.stride[i], self.dilation[i]
+        e = effective_kernel_size(k, d)
+        left, right = self.pads[i]
+        where = f"dim {i + 1}: "
+        if self.op == "conv":
+            if n + left + right < e:
+                raise ShapeError(f"{where}padded input {n + left + right} is smaller than the effective "
+                                 f"kernel {e} (kernel {k}, dilation {d})")
+            return (n + left + right - e) // s + 1
+        if self.op == "conv_transpose":
+            out = (n - 1) * s - 2 * left + e + self.output_padding[i]
+            if out < 1:
+                raise ShapeError(f"{where}output size {out} is too small: (in-1)*stride - 2*padding + "
+                                 f"effective kernel + output_padding = ({n}-1)*{s} - 2*{left} + {e} + "
+                                 f"{self.output_padding[i]}")
+            return out
+        if self.op == "avg_pool" and self.dims == 3 and n < k:
+            raise ShapeError(f"{where}input {n} is smaller than the kernel {k} "
+                             f"(AvgPool3d checks the unpadded input; Pool.h pool3d_shape_check)")
+        out = pooled_size(n, k, left, s, d, self.ceil_mode)
+        if out < 1:
+            raise ShapeError(f"{where}output size {out} is too small (input {n}, padding {left}, "
+                             f"effective kernel {e}, stride {s})")
+        return out
+
+
+def pooled_size(n: int, k: int, p: int, s: int, d: int, ceil_mode: bool) -> int:
+    """``pooling_output_shape_pad_lr`` (Pool.h): floor, or ceil with the last window kept inside."""
+    out = (n + 2 * p - effective_kernel_size(k, d) + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def size_keeping_padding(layer: Layer) -> tuple[int | None, ...]:
+    """Per dimension, the symmetric padding that keeps every input size, or None where none does.
+
+    Only stride 1 can keep every size: conv needs ``2p = d*(k-1)``, conv_transpose
+    ``2p = d*(k-1) + output_padding``, pools ``2p = d*(k-1)`` with ``p <= k // 2``.
+    """
+    result: list[int | None] = []
+    for i, (k, s, e) in enumerate(zip(layer.kernel_size, layer.stride, layer.effective_kernel_size)):
+        total = e - 1 + (layer.output_padding[i] if layer.op == "conv_transpose" else 0)
+        fits = s == 1 and total % 2 == 0 and not (layer.op in POOLS and total // 2 > k // 2)
+        result.append(total // 2 if fits else None)
+    return tuple(result)
+
+
+def output_size(
+    in_size: IntOrTuple,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple | None = None,
+    padding: IntOrTuple | str = 0,
+    dilation: IntOrTuple = 1,
+    *,
+    op: str = "conv",
+    output_padding: IntOrTuple = 0,
+    ceil_mode: bool = False,
+) -> tuple[int, ...]:
+    """The output size of one PyTorch layer; ``in_size`` as a tuple fixes the number of dimensions.
+
+    >>> output_size(256, 3, padding=2, dilation=2)
+    (256, 256)
+    >>> output_size((5,), 2, 2, 1, op="max_pool", ceil_mode=True)
+    (3,)
+    """
+    dims = resolve_dims({"in_size": in_size, "kernel_size": kernel_size, "stride": stride,
+                         "padding": padding, "dilation": dilation, "output_padding": output_padding})
+    layer = Layer.build(kernel_size, stride, padding, dilation, op=op, output_padding=output_padding,
+                        ceil_mode=ceil_mode, dims=dims)
+    return layer.output_size(in_size)
+
+
+def _fmt(values: tuple[int, ...]) -> str:
+    return "x".join(map(str, values))

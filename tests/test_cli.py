@@ -1,0 +1,304 @@
+"""convcalc.cli: every option of `convcalc out`, its exit codes, its JSON, and its errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from convcalc import __version__
+from convcalc.cli import app
+
+runner = CliRunner()
+
+OUT_KEYS = {"schema", "op", "dims", "in", "kernel_size", "effective_kernel_size", "stride", "padding",
+            "dilation", "output_padding", "ceil_mode", "out"}
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def out_json(*args: str) -> dict:
+    result = invoke("out", *args, "--json")
+    return json.loads(result.stdout)
+
+
+def assert_one_error_line(result, *needles: str) -> None:
+    """Exit 2, no traceback, one red 'error:' line naming the problem."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: ")
+    assert len([line for line in lines if line.startswith("error")]) == 1
+    for needle in needles:
+        assert needle in lines[0]
+
+
+# -- the table, the formula, the padding that keeps the size --------------------------------------
+
+def test_out_shows_table_formula_and_size_keeping_padding():
+    result = invoke("out", "--in", "256", "-k", "3", "-d", "2", "-p", "2")
+    assert result.exit_code == 0
+    text = result.stdout
+    assert "Conv2d(kernel_size=3, padding=2, dilation=2)" in text
+    assert "out = floor((256 + 2 + 2 - 5) / 1) + 1 = 256" in text
+    assert "padding 2 keeps the size" in text
+    rows = [line for line in text.splitlines() if line.startswith("│")]
+    assert len(rows) == 2  # one per spatial dimension
+    assert [cell.strip() for cell in rows[0].split("│")[1:-1]] == ["1", "256", "3", "5", "1", "2/2", "2", "256"]
+
+
+def test_per_dimension_values_and_their_formulas():
+    result = invoke("out", "--in", "224x320", "-k", "1x7", "-p", "0x3", "-s", "1,2")
+    assert result.exit_code == 0
+    assert "dim 1: out = floor((224 + 0 + 0 - 1) / 1) + 1 = 224" in result.stdout
+    assert "dim 2: out = floor((320 + 3 + 3 - 7) / 2) + 1 = 160" in result.stdout
+    assert out_json("--in", "224x320", "-k", "1x7", "-p", "0x3", "-s", "1,2")["out"] == [224, 160]
+
+
+def test_no_symmetric_padding_keeps_an_even_kernel():
+    result = invoke("out", "--in", "32", "-k", "4")
+    assert "no symmetric padding keeps the size: it would need 3 in total" in result.stdout
+    assert "no padding keeps every input size at stride 2" in invoke("out", "--in", "32", "-k", "3", "-s",
+                                                                     "2").stdout
+
+
+@pytest.mark.parametrize("args, out, title", [
+    (["--op", "tconv", "-k", "4", "-s", "2", "-p", "1"], [128, 128], "ConvTranspose2d"),
+    (["--op", "conv_transpose", "-k", "3", "-s", "2", "-p", "1", "--output-padding", "1"], [128, 128],
+     "ConvTranspose2d"),
+    (["--op", "max", "-k", "3", "-s", "2", "-p", "1"], [32, 32], "MaxPool2d"),
+    (["--op", "avg", "-k", "2"], [32, 32], "AvgPool2d"),
+    (["--op", "MAX", "-k", "3", "-s", "2", "--ceil"], [32, 32], "MaxPool2d"),
+    (["-k", "4", "-p", "same"], [64, 64], "Conv2d"),
+    (["-k", "3", "-p", "valid"], [62, 62], "Conv2d"),
+    (["-k", "3", "--dims", "3"], [62, 62, 62], "Conv3d"),
+    (["-k", "3", "--dims", "1"], [62], "Conv1d"),
+])
+def test_ops_and_options(args, out, title):
+    result = invoke("out", "--in", "64", *args)
+    assert result.exit_code == 0, result.output
+    assert title in result.stdout
+    assert out_json("--in", "64", *args)["out"] == out
+
+
+def test_ceil_mode_formula_explains_the_dropped_window():
+    result = invoke("out", "--in", "5", "-k", "2", "-s", "2", "-p", "1", "--op", "max", "--ceil", "--dims", "1")
+    assert "out = floor((5 + 2*1 - 2 + (2 - 1)) / 2) + 1 = 4" in result.stdout
+    assert "so it is dropped: out = 3" in result.stdout
+
+
+def test_transposed_formula():
+    result = invoke("out", "--in", "64", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv")
+    assert "out = (64 - 1) * 2 - 2*1 + 4 + 0 = 128" in result.stdout
+
+
+# -- --expect, --json -------------------------------------------------------------------------------
+
+def test_expect_passes_and_fails():
+    assert invoke("out", "--in", "256", "-k", "3", "-s", "2", "-p", "1", "--expect", "128").exit_code == 0
+    result = invoke("out", "--in", "256", "-k", "3", "-s", "2", "-p", "1", "--expect", "127x128")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: expected output 127x128, got 128x128"
+
+
+def test_expect_with_wrong_dimensions_is_bad_input():
+    assert_one_error_line(invoke("out", "--in", "8", "-k", "3", "--expect", "6x6x6"), "--expect has 3")
+
+
+def test_json_is_the_only_thing_on_stdout():
+    result = invoke("out", "--in", "256", "-k", "3", "-d", "2", "-p", "2", "--json")
+    document = json.loads(result.stdout)
+    assert set(document) == OUT_KEYS
+    assert document == {
+        "schema": "convcalc.out/1", "op": "conv", "dims": 2, "in": [256, 256], "kernel_size": [3, 3],
+        "effective_kernel_size": [5, 5], "stride": [1, 1], "padding": [[2, 2], [2, 2]], "dilation": [2, 2],
+        "output_padding": [0, 0], "ceil_mode": False, "out": [256, 256]}
+    assert result.stderr == ""
+
+
+def test_json_when_rejected_and_when_expectation_fails():
+    result = invoke("out", "--in", "3", "-k", "5", "--json")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["out"] is None and "padded input 3" in document["error"]
+    failed = invoke("out", "--in", "8", "-k", "3", "--expect", "7", "--json")
+    assert failed.exit_code == 1
+    assert json.loads(failed.stdout)["expected"] == [7, 7]
+
+
+def test_json_for_bad_input_is_an_error_document():
+    result = invoke("out", "--in", "8", "-k", "3x", "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {"schema": "convcalc.error/1", "exit_code": 2, "text": "3x",
+                                         "position": 2, "error": "--kernel-size: expected a number at the end"}
+
+
+def test_huge_sizes_still_compute():
+    n = 10**30
+    assert out_json("--in", str(n), "-k", "3", "-d", "2", "-p", "2")["out"] == [n, n]
+    assert out_json("--in", "10**30", "-k", "3")["out"] == [n - 2, n - 2]
+
+
+# -- bad input: one red line, exit 2, never a traceback --------------------------------------------
+
+@pytest.mark.parametrize("args, needles", [
+    (["--in", "0", "-k", "3"], ["input size must be positive, got 0"]),
+    (["--in", "-3", "-k", "3"], ["--in: negative numbers are not allowed"]),
+    (["--in", "8", "-k", "0"], ["kernel_size must be positive"]),
+    (["--in", "8", "-k", "3", "-s", "0"], ["stride must be positive"]),
+    (["--in", "8.5", "-k", "3"], ["--in: expected a whole number, got '8.5'"]),
+    (["--in", "8", "-k", "3", "-d", "two"], ["--dilation: expected a number, got 't'"]),
+    (["--in", "8x8", "-k", "3x3x3"], ["disagree on the number of dimensions"]),
+    (["--in", "8x8", "-k", "3", "--dims", "3"], ["input size has 2 dimensions but dims is 3"]),
+    (["--in", "8", "-k", "3", "--dims", "4"], ["dims must be 1, 2 or 3"]),
+    (["--in", "8", "-k", "3", "--op", "deconv"], ["unknown --op 'deconv'"]),
+    (["--in", "8", "-k", "3", "--ceil"], ["ceil_mode applies only to pooling"]),
+    (["--in", "8", "-k", "3", "--output-padding", "1"], ["output_padding applies only to conv_transpose"]),
+    (["--in", "8", "-k", "3", "-s", "2", "-p", "same"], ["padding='same' is not supported for strided"]),
+    (["--in", "3", "-k", "3", "-d", "2"], ["Conv2d rejects input 3x3", "dim 1: padded input 3 is smaller than "
+                                           "the effective kernel 5 (kernel 3, dilation 2)"]),
+    (["--in", "8", "-k", "3", "-p", "2", "--op", "max"], ["pad 2 should be at most half of kernel size 3"]),
+    (["--in", "8", "-k", "3", "--op", "tconv", "--output-padding", "1"], ["output_padding 1 must be smaller"]),
+    (["--in", "8", "-k", "3", "-d", "2", "--op", "avg"], ["avg_pool has no dilation"]),
+    (["--in", "8", "-k", "3", "--device", "cuda"], ["--device applies only with --verify"]),
+    (["--in", "8"], ["Missing option '-k' / '--kernel-size'"]),
+    (["--in", "8", "-k", "3", "--frobnicate"], ["No such option: --frobnicate"]),
+])
+def test_bad_input(args, needles):
+    assert_one_error_line(invoke("out", *args), *needles)
+
+
+def test_spec_errors_show_a_caret():
+    result = invoke("out", "--in", "256x2y6", "-k", "3")
+    assert_one_error_line(result, "--in: expected 'x' or ','")
+    assert result.stderr.splitlines()[1:] == ["  256x2y6", "       ^"]
+
+
+OUT_VOCABULARY = ["--in", "-k", "--kernel-size", "-s", "-p", "-d", "--op", "--output-padding", "--ceil",
+                  "--dims", "--expect", "--json", "--stride", "--padding", "--dilation"]
+VALUES = st.one_of(
+    st.integers(-3, 40).map(str),
+    st.sampled_from(["3x3", "1x7", "2,2", "3x3x3", "same", "valid", "tconv", "max", "avg", "conv", "x", "",
+                     "10**30", "2**3", "3.5", "-1", "1e3", "0x0", "3x", "abc", "--in", "SAME", "é"]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.one_of(st.sampled_from(OUT_VOCABULARY), VALUES), max_size=14))
+def test_fuzzed_arguments_never_raise(arguments):
+    result = invoke("out", *arguments)
+    assert result.exit_code in (0, 1, 2), (arguments, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (arguments, result.exception)
+    assert "Traceback" not in result.output
+
+
+# -- --verify ---------------------------------------------------------------------------------------
+
+def test_verify_agrees():
+    pytest.importorskip("torch")
+    result = invoke("out", "--in", "64", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--verify")
+    assert result.exit_code == 0
+    assert "(cpu, eager): 128x128\nconvcalc: 128x128 -> agrees" in result.stdout
+    document = out_json("--in", "64", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--verify")
+    torch = pytest.importorskip("torch")
+    assert document["verify"] == {"torch": torch.__version__, "device": "cpu", "eager": True, "out": [128, 128],
+                                  "error": None, "agrees": True, "note": None}
+
+
+def test_verify_of_a_rejection_shows_what_torch_says():
+    pytest.importorskip("torch")
+    result = invoke("out", "--in", "3", "-k", "5", "--verify")
+    assert result.exit_code == 2
+    assert "rejects it: RuntimeError: Calculated padded input size per channel: (3 x 3)" in result.stdout
+    assert "convcalc: rejects it -> agrees" in result.stdout
+    pool = out_json("--in", "9", "-k", "2", "-d", "3", "-p", "2", "--op", "max", "--verify")
+    assert pool["verify"]["error"].startswith("RuntimeError: pad should be smaller than or equal to half")
+    assert pool["verify"]["agrees"] is True
+
+
+def test_verify_disagreement_exits_3(monkeypatch):
+    from convcalc import torchcheck
+
+    monkeypatch.setattr(torchcheck, "run_layer", lambda layer, size, out, device: torchcheck.TorchAnswer(
+        "9.9", "cpu", (7, 7), None))
+    result = invoke("out", "--in", "8", "-k", "3", "--verify")
+    assert result.exit_code == 3
+    assert "PyTorch 9.9 (cpu, eager): 7x7\nconvcalc: 6x6 -> DISAGREES" in result.stdout
+    rejected = invoke("out", "--in", "2", "-k", "3", "--verify")
+    assert rejected.exit_code == 3
+
+
+def test_verify_falls_back_to_meta_for_huge_inputs():
+    pytest.importorskip("torch")
+    document = out_json("--in", "100000", "-k", "3", "--verify")
+    assert document["verify"]["device"] == "meta" and document["verify"]["eager"] is False
+    assert "limit 256 MiB" in document["verify"]["note"]
+    assert document["verify"]["agrees"] is True
+
+
+def test_verify_on_cuda_without_cuda():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert_one_error_line(invoke("out", "--in", "8", "-k", "3", "--verify", "--device", "cuda"),
+                          "no CUDA device available")
+
+
+def test_verify_without_torch_says_how_to_install():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from convcalc.cli import main\n"
+            "sys.argv = ['convcalc', 'out', '--in', '8', '-k', '3', '--verify']\n"
+            "main()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ('error: --verify needs PyTorch, which is not installed: '
+                                     'pip install "convcalc[torch]"')
+
+
+# -- the program itself -----------------------------------------------------------------------------
+
+def test_version_and_help_with_examples():
+    assert invoke("--version").stdout.strip() == f"convcalc {__version__}"
+    help_text = invoke("out", "--help").stdout
+    assert "Examples" in help_text and "convcalc out --in 256 -k 3 -d 2 -p 2" in help_text
+    assert "out" in invoke("--help").stdout
+
+
+def test_installed_command_runs():
+    command = shutil.which("convcalc")
+    assert command is not None, "the convcalc console script is not installed"
+    result = subprocess.run([command, "out", "--in", "256", "-k", "3", "-d", "2", "-p", "2", "--json"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["out"] == [256, 256]
+    bad = subprocess.run([command, "out", "--in", "-3", "-k", "x"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_python_dash_m():
+    result = subprocess.run([sys.executable, "-m", "convcalc", "out", "--in", "7", "-k", "3", "--json"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["out"] == [5, 5]
+
+
+def test_calculator_path_imports_neither_torch_nor_numpy():
+    code = ("import sys\n"
+            "from convcalc.cli import app\n"
+            "from typer.testing import CliRunner\n"
+            "for args in (['out', '--in', '256', '-k', '3', '-d', '2', '-p', '2'],\n"
+            "             ['out', '--in', '256', '-k', '3', '--json', '--expect', '3'],\n"
+            "             ['out', '--in', '3', '-k', '5']):\n"
+            "    CliRunner().invoke(app, args)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
