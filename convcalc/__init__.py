@@ -2,7 +2,10 @@
 
 from .errors import ConvcalcError, ShapeError, SpecError
 from .layer import Layer, output_size
+from .receptive import receptive_field
+from .spec import parse_layers
 
 __version__ = "0.1.0"
 
-__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecError", "__version__", "output_size"]
+__all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecError", "__version__", "output_size", "parse_layers",
+           "receptive_field"]

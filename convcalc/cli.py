@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from . import __version__
 from .errors import ConvcalcError, ShapeError, SpecError
 from .layer import Layer, resolve_dims
-from .spec import parse_size
+from .spec import parse_layers, parse_size
 
 OK, FAILED, BAD_INPUT, DISAGREES = 0, 1, 2, 3
 
@@ -201,26 +201,136 @@ def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | 
     from .torchcheck import judge, run_layer
 
     answer = run_layer(layer, size, result, device)
-    return OutReport(layer, size, result, error, expected, answer, judge(layer, result, answer))
+    return OutReport(layer, size, result, error, expected, answer, judge([layer], result, answer))
 
 
 def show_out(report: Any, json_mode: bool) -> int:
     """Print the report (a table, or the JSON document) and the one-line verdict; return the exit code."""
-    from .render import console, out_document, out_view, print_error, print_json, sizes
+    from .render import out_document, out_view, sizes
+
+    rejection = failure = None
+    if report.error is not None:
+        rejection = f"{report.layer.torch_name} rejects input {sizes(report.in_size)}: {report.error}"
+    elif report.expected not in (None, report.out):
+        failure = f"expected output {sizes(report.expected)}, got {sizes(report.out)}"
+    view = out_view(report) if report.error is None or report.answer is not None else None
+    return finish(json_mode, out_document(report), view, rejection=rejection, failure=failure,
+                  disagrees=report.verdict is not None and not report.verdict.agrees)
+
+
+def finish(json_mode: bool, document: dict[str, Any], view: Any, *, rejection: str | None = None,
+           failure: str | None = None, disagrees: bool = False) -> int:
+    """Print the JSON document or the view, then the red line; the exit code, most serious first."""
+    from .render import console, print_error, print_json
 
     if json_mode:
-        print_json(out_document(report))
-    elif report.error is None or report.answer is not None:
-        console().print(out_view(report), crop=False)
-    if report.error is not None:
-        print_error(f"{report.layer.torch_name} rejects input {sizes(report.in_size)}: {report.error}")
-    elif report.expected is not None and report.expected != report.out:
-        print_error(f"expected output {sizes(report.expected)}, got {sizes(report.out)}")
-    if report.verdict is not None and not report.verdict.agrees:
+        print_json(document)
+    elif view is not None:
+        console().print(view, crop=False)
+    if rejection or failure:
+        print_error(rejection or failure or "")
+    if disagrees:
         return DISAGREES
-    if report.error is not None:
-        return BAD_INPUT
-    return FAILED if report.expected not in (None, report.out) else OK
+    return BAD_INPUT if rejection else FAILED if failure else OK
+
+
+# -- convcalc rf ----------------------------------------------------------------------------------------
+
+RF_EXAMPLES = """\
+[b]Examples[/b]
+
+  convcalc rf --layers 3x3d1,3x3d2,3x3d5                 [dim]# RF 17, jump 1[/dim]
+
+  convcalc rf --layers 3x3p1*2,max2,3x3p1*2,max2,3x3p1*3,max2,3x3p1*3,max2,3x3p1*3,max2 --in 224
+
+  convcalc rf --layers 7x7s2p3,max3s2p1 --in 224 --unit 0,0
+
+  convcalc rf --layers 3x3d2*3 --verify                  [dim]# holes, measured by gradient[/dim]
+
+  convcalc rf --layers "3x3, 3x3 s2, tconv4x4 s2 p1" --pad same --json
+
+[b]Layer specs[/b]: [op] kernel {option} [*count], joined by commas. op: conv (default), tconv, max, avg.
+Options: s<stride> d<dilation> p<padding>|psame|pvalid o<output padding> c (ceil_mode).
+"""
+
+LayersOpt = Annotated[str, typer.Option("--layers", "-l", help="The stack, e.g. 3x3d1,3x3d2,3x3d5 (see below).")]
+OptionalSizeIn = Annotated[Optional[str], typer.Option(
+    "--in", help="Input size: adds each layer's output size; needed by --unit.")]
+PadOpt = Annotated[Optional[str], typer.Option(
+    "--pad", help="Padding of conv layers that give none: same, valid or a size.")]
+UnitOpt = Annotated[Optional[str], typer.Option(
+    "--unit", help="Output unit I[,J..]: the input box it sees (needs --in).")]
+ExpectRfOpt = Annotated[Optional[str], typer.Option(
+    "--expect-rf", help="Expected receptive field: exit 1 when it differs.")]
+
+
+@app.command(epilog=RF_EXAMPLES)
+def rf(
+    layers: LayersOpt,
+    in_size: OptionalSizeIn = None,
+    pad: PadOpt = None,
+    unit: UnitOpt = None,
+    expect_rf: ExpectRfOpt = None,
+    dims: DimsOpt = None,
+    verify: VerifyOpt = False,
+    json_: JsonOpt = False,
+) -> int:
+    """Receptive field, jump and start of a stack of layers, layer by layer, with its holes."""
+    from .receptive import receptive_field, unit_box
+
+    size = parse_size(in_size, "--in") if in_size is not None else None
+    n = resolve_dims({"--in": size}, dims)
+    stack = parse_layers(layers, n, parse_padding(pad, "--pad") if pad is not None else None)
+    field = receptive_field(stack, size)
+    index = per_dim_values(unit, "--unit", field.dims) if unit is not None else None
+    boxes = unit_box(field, index) if index is not None else None
+    expected = per_dim_values(expect_rf, "--expect-rf", field.dims) if expect_rf is not None else None
+    report = rf_report(stack, field, index, boxes, expected, verify)
+    return show_rf(report, json_)
+
+
+def parse_padding(text: str, name: str) -> int | tuple[int, ...] | str:
+    """A padding option: 'same', 'valid' or a size."""
+    return text.lower() if text.lower() in ("same", "valid") else parse_size(text, name)
+
+
+def per_dim_values(text: str, name: str, dims: int) -> tuple[int, ...]:
+    """A size option as one value per dimension (a scalar applies to all)."""
+    value = parse_size(text, name)
+    if isinstance(value, tuple) and len(value) != dims:
+        raise ConvcalcError(f"{name} has {len(value)} dimensions, the stack has {dims}")
+    return value if isinstance(value, tuple) else (value,) * dims
+
+
+def rf_report(stack: list[Layer], field: Any, unit: Any, boxes: Any, expected: Any, verify: bool) -> Any:
+    """The report for `convcalc rf`; with --verify, torch runs the stack and measures its field."""
+    from .render import RfReport
+
+    if not verify:
+        return RfReport(field, unit, boxes, expected)
+    from .torchcheck import judge, measure_field, run_stack
+
+    answer = verdict = None
+    if field.in_size is not None:
+        ran = stack[:len(field.layers)] if field.rejected is None else stack[:field.rejected[0]]
+        answer = run_stack(ran, field.in_size, [f.out for f in field.layers])
+        verdict = judge(ran, field.out, answer)
+    return RfReport(field, unit, boxes, expected, answer, verdict, measure_field(stack))
+
+
+def show_rf(report: Any, json_mode: bool) -> int:
+    """Print the rf report; exit 2 where PyTorch rejects a layer, 1 on a wrong --expect-rf, 3 on disagreement."""
+    from .render import rf_document, rf_view, sizes
+
+    field = report.field
+    failure = None
+    if report.expected_rf is not None and report.expected_rf != field.receptive_field:
+        failure = f"expected receptive field {sizes(report.expected_rf)}, got {sizes(field.receptive_field)}"
+    disagrees = (report.verdict is not None and not report.verdict.agrees) or \
+        (report.measured is not None and not report.measured.agrees)
+    rejection = field.rejected[1] if field.rejected is not None else None
+    return finish(json_mode, rf_document(report), rf_view(report), rejection=rejection, failure=failure,
+                  disagrees=disagrees)
 
 
 def main() -> None:

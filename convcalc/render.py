@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from .gridding import Coverage
 from .layer import POOLS, Layer, size_keeping_padding
+from .receptive import LayerField, StackField, UnitBox, UnitField, layer_spec
 
 if TYPE_CHECKING:
-    from .torchcheck import TorchAnswer, Verdict
+    from .torchcheck import MeasuredField, TorchAnswer, Verdict
 
 
 def console(stderr: bool = False) -> Console:
@@ -225,3 +229,190 @@ def verify_document(answer: TorchAnswer, verdict: Verdict) -> dict[str, Any]:
         "agrees": verdict.agrees,
         "note": " ".join(n for n in (answer.note, verdict.caveat) if n) or None,
     }
+
+
+MAX_TABLE_ROWS = 200
+
+# -- convcalc rf --------------------------------------------------------------------------------------
+
+def number(value: Fraction | int) -> str:
+    """An exact number for people: ``8``, ``15.5``, ``1/3``."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return str(value.numerator)
+    if 1000 % value.denominator == 0 or 10**6 % value.denominator == 0:
+        return format(float(value), "g")
+    return f"{value.numerator}/{value.denominator}"
+
+
+def json_number(value: Fraction | int) -> int | float:
+    """An int where the value is whole, else the nearest float (the text view keeps exact fractions)."""
+    value = Fraction(value)
+    return value.numerator if value.denominator == 1 else float(value)
+
+
+def per_dim_text(values: Sequence[Fraction | int]) -> str:
+    """One value when every dimension agrees, else ``a x b``."""
+    texts = [number(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+@dataclass(frozen=True)
+class RfReport:
+    """What ``convcalc rf`` found: the stack's fields, and the extras asked for."""
+
+    field: StackField
+    unit: tuple[int, ...] | None = None
+    boxes: tuple[UnitBox | None, ...] | None = None
+    expected_rf: tuple[int, ...] | None = None
+    answer: TorchAnswer | None = None
+    verdict: Verdict | None = None
+    measured: MeasuredField | None = None
+
+
+def rf_table(field: StackField) -> Table:
+    """One row per layer: spec, op, effective kernel, stride, jump, receptive field, start (and out)."""
+    table = Table(title="receptive field, layer by layer", title_justify="left")
+    columns = ["#", "spec", "op", "eff. kernel", "stride", "jump", "rf", "start"]
+    if field.in_size is not None:
+        columns.append("out")
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("spec", "op") else "right",
+                         style="bold" if name == "rf" else None)
+    if field.in_size is not None:
+        table.add_row("", "input", "", "", "", "1", "1", "0", sizes(field.in_size))
+    rows: list[LayerField | None] = list(field.layers)
+    hidden = len(rows) - MAX_TABLE_ROWS  # the JSON document keeps every layer
+    if hidden > 0:
+        head = MAX_TABLE_ROWS * 3 // 4
+        rows = rows[:head] + [None] + rows[head + hidden:]
+    for f in rows:
+        if f is None:
+            table.add_row("...", f"{hidden} more layers", *[""] * (len(columns) - 2))
+            continue
+        row = [str(f.index), layer_spec(f.layer), f.layer.torch_name, per_dim_text(f.layer.effective_kernel_size),
+               per_dim_text(f.layer.stride), per_dim_text(f.jump), per_dim_text(f.receptive_field),
+               per_dim_text(f.start)]
+        if field.in_size is not None:
+            row.append(sizes(f.out))
+        table.add_row(*row)
+    return table
+
+
+def coverage_lines(coverage: Sequence[Coverage]) -> list[Text]:
+    """How many positions inside the field are never seen, per distinct dimension."""
+    texts = []
+    for c in coverage:
+        if c.holes == 0:
+            texts.append(f"no holes: all {c.receptive_field} positions inside the field are seen")
+        else:
+            texts.append(f"holes: {c.holes} of {c.receptive_field} positions inside the field are never seen "
+                         f"(largest gap {c.largest_gap}); see `convcalc gridding`")
+    if len(set(texts)) == 1:
+        return [line(texts[0], "yellow" if coverage[0].holes else "green")]
+    return [line(f"dim {i + 1}: {t}", "yellow" if c.holes else "green")
+            for i, (t, c) in enumerate(zip(texts, coverage))]
+
+
+def unit_lines(unit: tuple[int, ...], boxes: Sequence[UnitBox | None]) -> list[Text]:
+    """The input box one output unit sees, per dimension, and how much of it is padding."""
+    lines = [line(f"output unit {', '.join(map(str, unit))} sees:")]
+    for i, box in enumerate(boxes, 1):
+        if box is None:
+            lines.append(line(f"  dim {i}: no input at all (the transposed convolution's stride skips it)"))
+            continue
+        padding = f"{box.padding} of its {box.last - box.first + 1} positions are padding" if box.padding \
+            else "no padding"
+        lines.append(line(f"  dim {i}: input [{box.clipped_first}, {box.clipped_last}] (unclipped "
+                          f"[{box.first}, {box.last}]); {padding}"))
+    return lines
+
+
+def measured_lines(measured: MeasuredField) -> list[Text]:
+    """The gradient measurement beside the computed field."""
+    def describe(fields: Sequence[UnitField]) -> str:
+        texts = [f"[{f.first}, {f.last}] rf {f.receptive_field}, {f.holes} holes" for f in fields]
+        return texts[0] if len(set(texts)) == 1 else "; ".join(f"dim {i}: {t}" for i, t in enumerate(texts, 1))
+
+    word = "agrees" if measured.agrees else "DISAGREES"
+    style = "green" if measured.agrees else "bold red"
+    return [line(f"PyTorch {measured.version} gradient of output unit {', '.join(map(str, measured.unit))} on a "
+                 f"{sizes(measured.in_size)} input: {describe(measured.measured)}, out {sizes(measured.measured_out)}"),
+            line(f"convcalc: {describe(measured.predicted)}, out {sizes(measured.predicted_out)} -> {word}", style)]
+
+
+def rf_view(report: RfReport) -> Group:
+    """The table, the totals, the holes, the unit box and the torch checks, for a terminal."""
+    field = report.field
+    parts: list[Any] = [rf_table(field)]
+    if field.rejected is not None:
+        parts.append(line(f"the stack stops before layer {field.rejected[0]}, which PyTorch rejects on this "
+                          f"input; the totals are those of the layers above", "yellow"))
+    parts.append(line(f"receptive field {per_dim_text(field.receptive_field)}, jump {per_dim_text(field.jump)}, "
+                      f"start {per_dim_text(field.start)}", "bold"))
+    if field.varies:
+        parts.append(line("* transposed convolutions: the receptive field differs between output positions; the "
+                          "largest is shown (exact), jump and start are the average placement", "dim"))
+    parts += coverage_lines(field.coverage)
+    if report.unit is not None and report.boxes is not None:
+        parts += unit_lines(report.unit, report.boxes)
+    if report.answer is not None and report.verdict is not None:
+        ours = sizes(field.out) if field.out is not None else "rejects it"
+        parts += verify_lines(report.answer, report.verdict, ours)
+    if report.measured is not None:
+        parts += measured_lines(report.measured)
+    return Group(*parts)
+
+
+def rf_document(report: RfReport) -> dict[str, Any]:
+    """The ``convcalc.rf/1`` JSON document (DESIGN.md)."""
+    field = report.field
+    layers = []
+    for f in field.layers:
+        entry: dict[str, Any] = {
+            "spec": layer_spec(f.layer), "op": f.layer.op,
+            "effective_kernel_size": list(f.layer.effective_kernel_size), "stride": list(f.layer.stride),
+            "jump": [json_number(j) for j in f.jump], "receptive_field": list(f.receptive_field),
+            "start": [json_number(s) for s in f.start]}
+        if field.in_size is not None:
+            entry["out"] = list(f.out) if f.out is not None else None
+        layers.append(entry)
+    doc: dict[str, Any] = {
+        "schema": "convcalc.rf/1",
+        "dims": field.dims,
+        "layers": layers,
+        "receptive_field": list(field.receptive_field),
+        "jump": [json_number(j) for j in field.jump],
+        "start": [json_number(s) for s in field.start],
+        "varies": field.varies,
+        "coverage": {"covered": [c.covered for c in field.coverage], "holes": [c.holes for c in field.coverage],
+                     "largest_gap": [c.largest_gap for c in field.coverage]},
+    }
+    if field.in_size is not None:
+        doc["in"] = list(field.in_size)
+        doc["out"] = list(field.out) if field.out is not None else None
+    if field.rejected is not None:
+        doc["error"] = field.rejected[1]
+        doc["rejected_layer"] = field.rejected[0]
+    if report.expected_rf is not None:
+        doc["expected_rf"] = list(report.expected_rf)
+    if report.unit is not None and report.boxes is not None:
+        doc["unit"] = [[b.clipped_first, b.clipped_last] if b else None for b in report.boxes]
+        doc["unit_index"] = list(report.unit)
+        doc["unit_padding"] = [b.padding if b else None for b in report.boxes]
+    if report.answer is not None and report.verdict is not None:
+        doc["verify"] = verify_document(report.answer, report.verdict)
+    if report.measured is not None:
+        doc["verify_field"] = measured_document(report.measured)
+    return doc
+
+
+def measured_document(measured: MeasuredField) -> dict[str, Any]:
+    """The gradient measurement as JSON: what torch's gradient showed, what convcalc computed."""
+    def fields(values: Sequence[UnitField]) -> dict[str, list[int]]:
+        return {"first": [f.first for f in values], "last": [f.last for f in values],
+                "receptive_field": [f.receptive_field for f in values], "holes": [f.holes for f in values]}
+
+    return {"torch": measured.version, "in": list(measured.in_size), "unit": list(measured.unit),
+            "measured": fields(measured.measured), "computed": fields(measured.predicted),
+            "agrees": measured.agrees}

@@ -88,3 +88,223 @@ def _what_instead(text: str, pos: int) -> str:
     if text[pos] == "-":
         return "negative numbers are not allowed here"
     return f"expected a number, got {text[pos]!r}"
+
+
+# -- the layer-spec language --------------------------------------------------------------------------
+
+OP_WORDS = (("tconv", "conv_transpose"), ("conv", "conv"), ("max", "max_pool"), ("avg", "avg_pool"))
+OP_PREFIX = {op: word for word, op in OP_WORDS}
+OPTION_NAMES = {"s": "stride", "d": "dilation", "p": "padding", "o": "output_padding", "c": "ceil_mode"}
+MAX_LAYERS = 100_000
+EXPECTED_OPTION = "an option (s, d, p, o, c), '*count', ',' or the end"
+
+
+class _Text:
+    """The spec without its spaces, lower-cased, remembering where each character was."""
+
+    def __init__(self, text: str):
+        self.original = text
+        kept = [(i, ch) for i, ch in enumerate(text) if not ch.isspace()]
+        self.where = [i for i, _ in kept] + [len(text)]
+        self.chars = "".join(ch for _, ch in kept).lower()
+        self.pos = 0
+
+    def peek(self) -> str:
+        return self.chars[self.pos] if self.pos < len(self.chars) else ""
+
+    def take(self, word: str) -> bool:
+        if self.chars.startswith(word, self.pos):
+            self.pos += len(word)
+            return True
+        return False
+
+    def error(self, reason: str, pos: int | None = None) -> SpecError:
+        return SpecError(reason, self.original, self.where[self.pos if pos is None else pos])
+
+    def got(self) -> str:
+        return f"got {self.original[self.where[self.pos]]!r}" if self.peek() else "got the end"
+
+    def number(self, what: str) -> int:
+        start = self.pos
+        while self.peek().isdigit() and self.peek().isascii():
+            self.pos += 1
+        if self.pos == start:
+            raise self.error(f"expected {what}, {self.got()}")
+        if self.pos - start > MAX_DIGITS:
+            raise self.error(f"{what}: numbers are limited to {MAX_DIGITS} digits", start)
+        return int(self.chars[start:self.pos])
+
+    def size(self, what: str, minimum: int = 0) -> int | tuple[int, ...]:
+        values = [self._at_least(what, minimum)]
+        while self.peek() == "x":
+            self.pos += 1
+            values.append(self._at_least(what, minimum))
+        return tuple(values) if len(values) > 1 else values[0]
+
+    def _at_least(self, what: str, minimum: int) -> int:
+        start = self.pos
+        value = self.number(what)
+        if value < minimum:
+            raise self.error(f"{what} must be positive, got {value}", start)
+        return value
+
+
+class _RawLayer:
+    """One layer as written, before the number of dimensions is known."""
+
+    def __init__(self, start: int):
+        self.start = start
+        self.op = "conv"
+        self.values: dict[str, object] = {}
+        self.positions: dict[str, int] = {}
+        self.count = 1
+
+
+def parse_layers(text: str, dims: int | None = None, default_padding: object = None) -> list:
+    """Layer-spec text -> list[Layer]: ``[op] kernel {option} [*count]`` joined by commas.
+
+    ``dims`` fixes the number of spatial dimensions (else: the longest size written, else 2);
+    ``default_padding`` (e.g. ``"same"``) applies to conv layers that give no padding.
+    """
+    from .layer import Layer, resolve_dims
+
+    source = _Text(text)
+    if not source.chars:
+        raise SpecError("the layer spec is empty: expected layers such as 3x3d2,max2", text, 0)
+    raws = [_parse_layer(source)]
+    while source.take(","):
+        raws.append(_parse_layer(source))
+    n = _stack_dims(source, raws, dims)
+    layers: list = []
+    for raw in raws:
+        values = dict(raw.values)
+        if default_padding is not None and raw.op == "conv" and "padding" not in values:
+            values["padding"] = default_padding
+        try:
+            resolve_dims(values, n)
+            layer = Layer.build(op=raw.op, dims=n, **values)
+        except SpecError:
+            raise
+        except ValueError as exc:
+            raise source.error(str(exc), raw.start) from None
+        if len(layers) + raw.count > MAX_LAYERS:
+            raise source.error(f"at most {MAX_LAYERS:,} layers, please", raw.start)
+        layers.extend([layer] * raw.count)
+    return layers
+
+
+def _parse_layer(source: _Text) -> _RawLayer:
+    raw = _RawLayer(source.pos)
+    if source.peek() in ("", ","):
+        raise source.error(f"expected a layer such as 3x3d2 or max2, {source.got()}")
+    for word, op in OP_WORDS:
+        if source.take(word):
+            raw.op = op
+            break
+    raw.values["kernel_size"] = source.size("a kernel size", minimum=1)
+    while source.peek() not in ("", ",", "*"):
+        _parse_option(source, raw)
+    if source.take("*"):
+        start = source.pos
+        raw.count = source.number("a repeat count after '*'")
+        if raw.count < 1:
+            raise source.error("the repeat count must be at least 1", start)
+    if source.peek() not in ("", ","):
+        raise source.error(f"expected ',' or the end after the repeat count, {source.got()}")
+    return raw
+
+
+def _parse_option(source: _Text, raw: _RawLayer) -> None:
+    start = source.pos
+    letter = source.peek()
+    if letter not in OPTION_NAMES:
+        raise source.error(f"expected {EXPECTED_OPTION}, {source.got()}")
+    name = OPTION_NAMES[letter]
+    if name in raw.values:
+        raise source.error(f"{name} ({letter}) is given twice in this layer")
+    _check_applies(source, raw.op, letter)
+    source.pos += 1
+    raw.positions[name] = start
+    if name == "ceil_mode":
+        raw.values[name] = True
+    elif name == "padding":
+        raw.values[name] = _padding(source)
+        if isinstance(raw.values[name], str) and raw.op != "conv":
+            raise source.error(f"padding {raw.values[name]!r} is supported by conv only, not "
+                               f"{OP_PREFIX[raw.op]}", start)
+    elif name == "output_padding":
+        raw.values[name] = source.size("an output padding")
+    else:
+        raw.values[name] = source.size(f"a {name}", minimum=1)
+
+
+def _check_applies(source: _Text, op: str, letter: str) -> None:
+    pools = ("max_pool", "avg_pool")
+    if letter == "c" and op not in pools:
+        raise source.error(f"'c' (ceil_mode) applies only to max and avg pools, not {OP_PREFIX[op]}")
+    if letter == "o" and op != "conv_transpose":
+        raise source.error(f"'o' (output_padding) applies only to tconv, not {OP_PREFIX[op]}")
+    if letter == "d" and op == "avg_pool":
+        raise source.error("'d' (dilation): avg pooling has no dilation")
+
+
+def _padding(source: _Text) -> int | tuple[int, ...] | str:
+    start = source.pos
+    for mode in ("same", "valid"):
+        if source.take(mode):
+            return mode
+    if not source.peek().isdigit():
+        raise source.error(f"expected a padding (a size, 'same' or 'valid'), {source.got()}", start)
+    return source.size("a padding")
+
+
+def _stack_dims(source: _Text, raws: list[_RawLayer], dims: int | None) -> int:
+    """One number of spatial dimensions for the whole stack; a mismatch points at its layer."""
+    for raw in raws:
+        for name, value in raw.values.items():
+            if isinstance(value, tuple):
+                if dims is None:
+                    dims = len(value)
+                elif len(value) != dims:
+                    pos = raw.positions.get(name, raw.start)
+                    raise source.error(f"{name} has {len(value)} dimensions where the stack has {dims}", pos)
+    if dims is not None and not 1 <= dims <= 3:
+        raise SpecError(f"{dims} spatial dimensions given; PyTorch layers have 1, 2 or 3")
+    return dims or 2
+
+
+def format_layer(layer) -> str:
+    """The canonical spec of one Layer: ``parse_layers(format_layer(x), x.dims) == [x]``."""
+    parts = [OP_PREFIX[layer.op] if layer.op != "conv" else "", _format_size(layer.kernel_size, full=True)]
+    default_stride = layer.kernel_size if layer.op in ("max_pool", "avg_pool") else (1,) * layer.dims
+    if layer.stride != default_stride:
+        parts.append("s" + _format_size(layer.stride))
+    if isinstance(layer.padding, str):
+        parts.append("p" + layer.padding)
+    elif any(layer.padding):
+        parts.append("p" + _format_size(layer.padding))
+    if any(d != 1 for d in layer.dilation):
+        parts.append("d" + _format_size(layer.dilation))
+    if any(layer.output_padding):
+        parts.append("o" + _format_size(layer.output_padding))
+    if layer.ceil_mode:
+        parts.append("c")
+    return "".join(parts)
+
+
+def format_layers(layers: list) -> str:
+    """A stack as spec text, runs of equal layers written once with ``*count``."""
+    groups: list[list] = []
+    for layer in layers:
+        if groups and groups[-1][0] == layer:
+            groups[-1][1] += 1
+        else:
+            groups.append([layer, 1])
+    return ",".join(format_layer(layer) + (f"*{count}" if count > 1 else "") for layer, count in groups)
+
+
+def _format_size(values: tuple[int, ...], full: bool = False) -> str:
+    """``(2, 2)`` -> ``2`` (a scalar applies to every dimension) unless ``full``; ``(1, 7)`` -> ``1x7``."""
+    if not full and len(set(values)) == 1:
+        return str(values[0])
+    return "x".join(map(str, values))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConvcalcError
 from .layer import Layer
+from .receptive import UnitField
 
 EAGER_LIMIT_BYTES = 256 * 2**20
 EAGER_LIMIT_MACS = 2**30
@@ -84,46 +86,56 @@ def build_module(layer: Layer) -> Any:
     return getattr(nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, padding, ceil_mode=layer.ceil_mode)
 
 
-def eager_refusal(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...] | None) -> str | None:
-    """Why running ``layer`` eagerly on ``in_size`` would be too big, or None when it is small enough."""
-    in_bytes = math.prod(in_size) * FLOAT32_BYTES
-    out_bytes = math.prod(out) * FLOAT32_BYTES if out else 0
-    biggest = max(in_bytes, out_bytes)
+def eager_refusal(layers: Sequence[Layer], in_size: tuple[int, ...],
+                  sizes: Sequence[tuple[int, ...]] = ()) -> str | None:
+    """Why running ``layers`` eagerly on ``in_size`` would be too big (None when small enough).
+
+    ``sizes`` are convcalc's output sizes of the layers (as far as it accepts them).
+    """
+    tensors = [in_size, *sizes]
+    biggest = max(math.prod(t) for t in tensors) * FLOAT32_BYTES
     if biggest > EAGER_LIMIT_BYTES:
-        which = "input" if in_bytes >= out_bytes else "output"
+        which = "input" if math.prod(in_size) * FLOAT32_BYTES == biggest else "output"
         return (f"the {which} tensor would take {_mib(biggest)} (limit {_mib(EAGER_LIMIT_BYTES)}): "
                 f"checked on the meta device, shape only (the meta device accepts some layers CPU rejects)")
-    side = in_size if layer.op == "conv_transpose" else out
-    macs = math.prod(side) * math.prod(layer.kernel_size) if side else 0
+    macs = sum(math.prod(inp if layer.op == "conv_transpose" else out) * math.prod(layer.kernel_size)
+               for layer, inp, out in zip(layers, tensors, tensors[1:]))
     if macs > EAGER_LIMIT_MACS:
         return (f"running it would take {macs:.3g} multiply-accumulates (limit {EAGER_LIMIT_MACS:.3g}): "
                 f"checked on the meta device, shape only (the meta device accepts some layers CPU rejects)")
     return None
 
 
-def run_layer(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...] | None = None,
+def run_stack(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence[tuple[int, ...]] = (),
               device: str = "cpu") -> TorchAnswer:
-    """Run the torch layer for ``layer`` on zeros of ``in_size``; ``out`` (ours) sizes the work.
+    """Run the torch layers for ``layers`` in turn on zeros of ``in_size``; report the final size or error.
 
-    Inputs whose tensors exceed 256 MiB (or whose work exceeds 2**30 MACs) go to the meta device.
+    ``sizes`` (convcalc's output sizes) size the work: tensors over 256 MiB, or more than 2**30
+    multiply-accumulates, go to the meta device instead.
     """
     torch = import_torch()
     device = resolve_device(device)
-    refusal = eager_refusal(layer, in_size, out)
+    refusal = eager_refusal(layers, in_size, sizes)
     where = "meta" if refusal else device
     try:
-        module = build_module(layer).to(where)
+        model = torch.nn.Sequential(*(build_module(layer) for layer in layers)).to(where)
         x = torch.zeros(1, 1, *in_size, device=where)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. 'same' with an even kernel copies the input
-            shape = tuple(module(x).shape[2:])
+            shape = tuple(model(x).shape[2:])
     except (RuntimeError, ValueError, TypeError) as exc:
         return TorchAnswer(torch.__version__, where, None, _first_line(exc), not refusal, refusal)
     return TorchAnswer(torch.__version__, where, shape, None, not refusal, refusal)
 
 
-def judge(layer: Layer, ours: tuple[int, ...] | None, answer: TorchAnswer) -> Verdict:
-    """Agreement of our answer (None: we reject) with torch's, accept/reject included.
+def run_layer(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...] | None = None,
+              device: str = "cpu") -> TorchAnswer:
+    """:func:`run_stack` for one layer; ``out`` is convcalc's output size, if it has one."""
+    return run_stack([layer], in_size, [out] if out else [], device)
+
+
+def judge(layers: Sequence[Layer], ours: tuple[int, ...] | None, answer: TorchAnswer) -> Verdict:
+    """Agreement of our final size (None: we reject) with torch's, accept/reject included.
 
     Two differences are not disagreements: eager conv_transpose in 2-d/3-d returns an empty tensor
     when one output dimension is exactly 0 and another is positive (convcalc rejects every size
@@ -135,7 +147,7 @@ def judge(layer: Layer, ours: tuple[int, ...] | None, answer: TorchAnswer) -> Ve
         if not answer.eager:
             return Verdict(True, "the meta device does not make every check eager torch makes, so it "
                                  "cannot confirm this rejection")
-        if layer.op == "conv_transpose" and 0 in answer.out:
+        if any(layer.op == "conv_transpose" for layer in layers) and 0 in answer.out:
             return Verdict(True, "torch returned an empty tensor for an output dimension of exactly 0 "
                                  "(a known eager conv_transpose quirk); convcalc rejects sizes below 1")
     return Verdict(False)
@@ -148,3 +160,154 @@ def _first_line(exc: BaseException) -> str:
 
 def _mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.0f} MiB" if n_bytes < 2**60 else f"{n_bytes:.3g} bytes"
+
+
+# -- receptive fields, measured by gradient ---------------------------------------------------------
+
+MEASURE_LIMIT_ELEMENTS = 2**24
+MEASURE_MARGIN = 3
+
+
+@dataclass(frozen=True)
+class MeasuredField:
+    """The field torch's gradient shows for one output unit, beside the one convcalc computes."""
+
+    version: str
+    in_size: tuple[int, ...]
+    unit: tuple[int, ...]
+    measured: tuple[UnitField, ...]
+    predicted: tuple[UnitField, ...]
+    measured_out: tuple[int, ...]
+    predicted_out: tuple[int, ...]
+
+    @property
+    def agrees(self) -> bool:
+        return self.measured == self.predicted and self.measured_out == self.predicted_out
+
+
+def stand_in(layer: Layer, dtype: Any) -> Any:
+    """A linear torch layer with positive weights and ``layer``'s geometry and output sizes.
+
+    Convolutions get weights 1 and no bias (REFERENCES.md, fornaxai/receptivefield); pooling becomes
+    averaging over the same windows: AvgPool, or, for a dilated max pool (which AvgPool cannot be),
+    a constant dilated convolution over an input padded as the pool pads it, ceil_mode included.
+    """
+    torch = import_torch()
+    n = layer.dims
+    if layer.op in ("max_pool", "avg_pool") and all(d == 1 for d in layer.dilation):
+        return getattr(torch.nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, layer.padding,
+                                                 ceil_mode=layer.ceil_mode)
+    if layer.op == "max_pool":
+        return _dilated_average(layer, dtype)
+    module = build_module(layer).to(dtype)
+    with torch.no_grad():
+        module.weight.fill_(1.0)
+    return module
+
+
+def _dilated_average(layer: Layer, dtype: Any) -> Any:
+    torch = import_torch()
+    conv = getattr(torch.nn, f"Conv{layer.dims}d")(1, 1, layer.kernel_size, layer.stride, 0, layer.dilation,
+                                                   bias=False).to(dtype)
+    with torch.no_grad():
+        conv.weight.fill_(1.0 / math.prod(layer.kernel_size))
+
+    class DilatedAverage(torch.nn.Module):
+        def forward(self, x: Any) -> Any:
+            out = layer.output_size(tuple(x.shape[2:]))
+            pads: list[int] = []
+            for i in reversed(range(layer.dims)):  # F.pad takes the last dimension first
+                p, n = layer.pads[i][0], x.shape[2 + i]
+                right = (out[i] - 1) * layer.stride[i] + layer.effective_kernel_size[i] - n - p
+                pads += [p, max(right, 0)]
+            return conv(torch.nn.functional.pad(x, pads))
+
+    return DilatedAverage()
+
+
+def measure_field(layers: Sequence[Layer]) -> MeasuredField:
+    """Backpropagate from one output unit away from the borders and read the field off the gradient.
+
+    The input is made large enough that the unit's computed field keeps a margin from every border;
+    a measured field that reaches a border therefore also disagrees with the computed one.
+    """
+    torch = import_torch()
+    in_size, unit, predicted, predicted_out = measurement_setup(layers)
+    model = torch.nn.Sequential(*(stand_in(layer, torch.float64) for layer in layers))
+    x = torch.zeros(1, 1, *in_size, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = model(x)
+        y[(0, 0) + unit].backward()
+    seen = x.grad[0, 0] != 0
+    measured = []
+    for dim in range(len(in_size)):
+        others = tuple(d for d in range(len(in_size)) if d != dim)
+        along = seen.any(dim=others) if others else seen
+        indices = torch.nonzero(along).flatten().tolist()
+        first, last = indices[0], indices[-1]
+        measured.append(UnitField(first, last, last - first + 1 - len(indices)))
+    return MeasuredField(torch.__version__, in_size, unit, tuple(measured), predicted, tuple(y.shape[2:]),
+                         predicted_out)
+
+
+def measurement_setup(layers: Sequence[Layer]
+                      ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[UnitField, ...], tuple[int, ...]]:
+    """An input size, a central output unit, that unit's computed field (inside the input, clear of
+    every intermediate border), and the computed output size."""
+    from .receptive import receptive_field, unit_field
+
+    whole = receptive_field(layers)
+    size = tuple(rf + 2 * MEASURE_MARGIN + 2 * math.ceil(j) for rf, j in zip(whole.receptive_field, whole.jump))
+    phases = max(math.prod(layer.stride[d] for layer in layers if layer.op == "conv_transpose")
+                 for d in range(len(size)))
+    while math.prod(size) <= MEASURE_LIMIT_ELEMENTS:
+        field = receptive_field(layers, size)
+        if field.rejected is None:
+            unit = _central_unit(field, phases)
+            predicted = unit_field(field, unit)
+            if all(MEASURE_MARGIN <= p.first and p.last < n - MEASURE_MARGIN for p, n in zip(predicted, size)) \
+                    and _clear_of_padding(layers, [size] + [f.out for f in field.layers], unit):
+                return size, unit, predicted, field.out
+        size = tuple(2 * n for n in size)
+    raise ConvcalcError(f"the stack is too large to measure by gradient (an input of {_fmt(size)} would be "
+                        f"needed; the limit is {MEASURE_LIMIT_ELEMENTS:,} positions)")
+
+
+def _central_unit(field: Any, phases: int) -> tuple[int, ...]:
+    """An output unit near the centre that reads some input along every dimension (see NO_FIELD)."""
+    from .receptive import NO_FIELD, unit_field
+
+    chosen: list[int | None] = [None] * len(field.out)
+    for shift in range(phases):
+        candidate = tuple((n // 2 + shift) % n for n in field.out)
+        for dim, predicted in enumerate(unit_field(field, candidate)):
+            if chosen[dim] is None and predicted != NO_FIELD:
+                chosen[dim] = candidate[dim]
+    if None in chosen:
+        raise ConvcalcError("no output unit of this stack reads any input (its transposed convolutions "
+                            "and strides leave every unit empty)")
+    return tuple(c for c in chosen if c is not None)
+
+
+def _clear_of_padding(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]], unit: tuple[int, ...]) -> bool:
+    """Whether the indices ``unit`` reads stay inside every intermediate feature map.
+
+    The computed field assumes unbounded feature maps; a path through an intermediate layer's padding
+    carries no gradient, so the measured unit must keep clear of them all.
+    """
+    for dim, index in enumerate(unit):
+        low, high = index, index
+        for layer, size in zip(reversed(layers), reversed(sizes[:-1])):
+            k, s, d, (p, _) = layer.kernel_size[dim], layer.stride[dim], layer.dilation[dim], layer.pads[dim]
+            if layer.op == "conv_transpose":
+                low, high = -((d * (k - 1) - low - p) // s), (high + p) // s
+            else:
+                low, high = low * s - p, high * s - p + d * (k - 1)
+            if low < 0 or high >= size[dim]:
+                return False
+    return True
+
+
+def _fmt(values: Sequence[int]) -> str:
+    return "x".join(map(str, values))

@@ -297,8 +297,176 @@ def test_calculator_path_imports_neither_torch_nor_numpy():
             "from typer.testing import CliRunner\n"
             "for args in (['out', '--in', '256', '-k', '3', '-d', '2', '-p', '2'],\n"
             "             ['out', '--in', '256', '-k', '3', '--json', '--expect', '3'],\n"
-            "             ['out', '--in', '3', '-k', '5']):\n"
+            "             ['out', '--in', '3', '-k', '5'],\n"
+            "             ['rf', '--layers', '3x3d2*3,tconv4s2p1', '--in', '64', '--unit', '3,3'],\n"
+            "             ['rf', '--layers', '3x3d2*3', '--json']):\n"
             "    CliRunner().invoke(app, args)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# == convcalc rf =========================================================================================
+
+RF_KEYS = {"schema", "dims", "layers", "receptive_field", "jump", "start", "varies", "coverage"}
+RF_LAYER_KEYS = {"spec", "op", "effective_kernel_size", "stride", "jump", "receptive_field", "start"}
+
+
+def rf_json(*args: str) -> dict:
+    result = invoke("rf", *args, "--json")
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def table_rows(text: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in text.splitlines() if line.startswith("│")]
+
+
+def test_rf_table_one_row_per_layer_and_totals():
+    result = invoke("rf", "--layers", "3x3d1,3x3d2,3x3d5")
+    assert result.exit_code == 0
+    assert table_rows(result.stdout) == [
+        ["1", "3x3", "Conv2d", "3", "1", "1", "3", "1"],
+        ["2", "3x3d2", "Conv2d", "5", "1", "1", "7", "3"],
+        ["3", "3x3d5", "Conv2d", "11", "1", "1", "17", "8"]]
+    assert "receptive field 17, jump 1, start 8" in result.stdout
+    assert "no holes: all 17 positions inside the field are seen" in result.stdout
+
+
+def test_rf_vgg16_matches_the_published_value():
+    vgg = "3x3p1*2,max2,3x3p1*2,max2,3x3p1*3,max2,3x3p1*3,max2,3x3p1*3,max2"
+    assert "receptive field 212, jump 32, start 15.5" in invoke("rf", "--layers", vgg).stdout
+    document = rf_json("--layers", vgg, "--in", "224")
+    assert document["receptive_field"] == [212, 212] and document["jump"] == [32, 32]
+    assert document["out"] == [7, 7] and document["layers"][-1]["out"] == [7, 7]
+
+
+def test_rf_json_document():
+    document = rf_json("--layers", "3x3d2*3")
+    assert set(document) == RF_KEYS
+    assert document["schema"] == "convcalc.rf/1"
+    assert all(set(layer) == RF_LAYER_KEYS for layer in document["layers"])
+    assert document["coverage"] == {"covered": [7, 7], "holes": [6, 6], "largest_gap": [1, 1]}
+    assert document["start"] == [6, 6]
+    with_in = rf_json("--layers", "3x3d2p2*3", "--in", "32", "--unit", "0,5")
+    assert set(with_in) == RF_KEYS | {"in", "out", "unit", "unit_index", "unit_padding"}
+    assert with_in["unit"] == [[0, 6], [0, 11]] and with_in["unit_padding"] == [6, 1]
+
+
+def test_rf_holes_line():
+    result = invoke("rf", "--layers", "3x3d2*3")
+    assert "holes: 6 of 13 positions inside the field are never seen (largest gap 1)" in result.stdout
+
+
+def test_rf_with_input_sizes_each_row():
+    result = invoke("rf", "--layers", "7x7s2p3,max3s2p1", "--in", "224")
+    rows = table_rows(result.stdout)
+    assert rows[0][1] == "input" and rows[0][-1] == "224x224"
+    assert [row[-1] for row in rows[1:]] == ["112x112", "56x56"]
+
+
+def test_rf_rejected_layer_stops_the_table():
+    result = invoke("rf", "--layers", "3x3d2,3x3d2,3x3", "--in", "8")
+    assert result.exit_code == 2
+    assert len(table_rows(result.stdout)) == 2  # the input row and layer 1
+    assert "the stack stops before layer 2" in result.stdout
+    assert result.stderr.startswith("error: layer 2 (3x3d2) rejects input 4x4: dim 1: padded input 4 is smaller")
+    document = json.loads(invoke("rf", "--layers", "3x3d2,3x3d2", "--in", "8", "--json").stdout)
+    assert document["rejected_layer"] == 2 and document["out"] is None
+
+
+def test_rf_unit_box():
+    result = invoke("rf", "--layers", "7x7s2p3,max3s2p1", "--in", "224", "--unit", "0,0")
+    assert "dim 1: input [0, 5] (unclipped [-5, 5]); 5 of its 11 positions are padding" in result.stdout
+
+
+def test_rf_expect_rf():
+    assert invoke("rf", "--layers", "3x3d1,3x3d2,3x3d5", "--expect-rf", "17").exit_code == 0
+    failed = invoke("rf", "--layers", "3x3d1,3x3d2,3x3d5", "--expect-rf", "17x15")
+    assert failed.exit_code == 1
+    assert failed.stderr.strip() == "error: expected receptive field 17x15, got 17x17"
+
+
+def test_rf_pad_same_and_dims():
+    document = rf_json("--layers", "3,5,max2", "--pad", "same", "--in", "10", "--dims", "1")
+    assert document["out"] == [5] and document["dims"] == 1
+    assert [layer["spec"] for layer in document["layers"]] == ["3psame", "5psame", "max2"]
+
+
+def test_rf_transposed_footnote():
+    result = invoke("rf", "--layers", "3s2,tconv3s2", "--dims", "1")
+    assert "the receptive field differs between output positions; the largest is shown" in result.stdout
+    document = rf_json("--layers", "tconv4s2p1,tconv4s2p1", "--dims", "1")
+    assert document["jump"] == [0.25]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--layers", "3x3q"], ["expected an option (s, d, p, o, c)"]),
+    (["--layers", ""], ["the layer spec is empty"]),
+    (["--layers", "3", "--unit", "0,0"], ["--unit needs --in"]),
+    (["--layers", "3", "--in", "8", "--unit", "9,0"], ["--unit index 9 is outside the output"]),
+    (["--layers", "3", "--in", "8", "--unit", "1,1,1"], ["--unit has 3 dimensions, the stack has 2"]),
+    (["--layers", "3", "--expect-rf", "3x3x3"], ["--expect-rf has 3 dimensions"]),
+    (["--layers", "3x3", "--in", "8x8x8"], ["kernel_size has 2 dimensions where the stack has 3"]),
+    (["--layers", "3,max3p2"], ["layer 2 (max3x3p2): dim 1: pad 2 should be at most half"]),
+    (["--layers", "3s2", "--pad", "same"], ["padding='same' is not supported for strided convolutions"]),
+    (["--layers", "3", "--pad", "-1"], ["--pad: negative numbers are not allowed"]),
+    (["--layers", "3", "--in", "0"], ["input size must be positive"]),
+    (["--in", "8"], ["Missing option '--layers'"]),
+])
+def test_rf_bad_input(args, needles):
+    assert_one_error_line(invoke("rf", *args), *needles)
+
+
+def test_rf_spec_error_shows_a_caret():
+    result = invoke("rf", "--layers", "3x3d2,max3o1")
+    assert result.stderr.splitlines()[1:] == ["  3x3d2,max3o1", "            ^"]
+
+
+def test_rf_verify_agrees_on_holes():
+    pytest.importorskip("torch")
+    result = invoke("rf", "--layers", "3x3d2*3", "--verify")
+    assert result.exit_code == 0, result.output
+    assert "rf 13, 6 holes, out 9x9 -> agrees" in result.stdout
+    document = rf_json("--layers", "3x3d2*3", "--in", "20", "--verify")
+    assert document["verify"]["agrees"] and document["verify"]["out"] == [8, 8]
+    assert document["verify_field"]["measured"]["holes"] == [6, 6]
+    assert document["verify_field"]["agrees"] is True
+
+
+def test_rf_verify_confirms_a_rejection():
+    pytest.importorskip("torch")
+    result = invoke("rf", "--layers", "3x3d2,3x3d2", "--in", "8", "--verify")
+    assert result.exit_code == 2
+    assert "rejects it: RuntimeError: Calculated padded input size per channel: (4 x 4)" in result.stdout
+    assert "convcalc: rejects it -> agrees" in result.stdout
+
+
+def test_rf_verify_disagreement_exits_3(monkeypatch):
+    from convcalc import torchcheck
+    from convcalc.receptive import UnitField
+
+    wrong = torchcheck.MeasuredField("9.9", (21,), (4,), (UnitField(4, 16, 0),), (UnitField(4, 16, 6),), (9,), (9,))
+    monkeypatch.setattr(torchcheck, "measure_field", lambda layers: wrong)
+    result = invoke("rf", "--layers", "3d2*3", "--dims", "1", "--verify")
+    assert result.exit_code == 3
+    assert "-> DISAGREES" in result.stdout
+
+
+def test_rf_help_has_examples_and_the_spec_language():
+    text = invoke("rf", "--help").stdout
+    assert "convcalc rf --layers 3x3d1,3x3d2,3x3d5" in text and "Layer specs" in text
+
+
+RF_VOCABULARY = ["--layers", "-l", "--in", "--pad", "--unit", "--expect-rf", "--dims", "--json"]
+SPEC_PIECES = st.sampled_from(["3x3", "3", "d2", "p1", "s2", "psame", "tconv4", "max2", "avg3", "c", "o1", "*3",
+                               ",", "x", "q", " ", "1x7", "*0", "p", "conv", "-1"])
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(st.sampled_from(RF_VOCABULARY), VALUES,
+                          st.lists(SPEC_PIECES, min_size=1, max_size=6).map("".join)), max_size=10))
+def test_fuzzed_rf_arguments_never_raise(arguments):
+    result = invoke("rf", *arguments)
+    assert result.exit_code in (0, 1, 2), (arguments, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (arguments, result.exception)

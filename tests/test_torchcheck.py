@@ -53,15 +53,16 @@ def test_large_inputs_fall_back_to_the_meta_device():
 
 def test_eager_limits():
     n = int((EAGER_LIMIT_BYTES // 4) ** 0.5)
-    assert eager_refusal(Layer.build(1), (n, n), (n, n)) is None
-    assert "input tensor" in eager_refusal(Layer.build(1), (n + 1, n + 1), (n + 1, n + 1))
-    assert "output tensor" in eager_refusal(Layer.build(1, 8, op="conv_transpose"), (n // 4, n // 4),
-                                            (n * 2, n * 2))
-    assert "multiply-accumulates" in eager_refusal(Layer.build(64), (4000, 4000), (3937, 3937))
+    assert eager_refusal([Layer.build(1)], (n, n), [(n, n)]) is None
+    assert "input tensor" in eager_refusal([Layer.build(1)], (n + 1, n + 1), [(n + 1, n + 1)])
+    assert "output tensor" in eager_refusal([Layer.build(1, 8, op="conv_transpose")], (n // 4, n // 4),
+                                            [(n * 2, n * 2)])
+    assert "multiply-accumulates" in eager_refusal([Layer.build(64)], (4000, 4000), [(3937, 3937)])
+    assert "multiply-accumulates" in eager_refusal([Layer.build(9)] * 200, (1000, 1000), [(1000, 1000)] * 200)
 
 
 def test_judge():
-    layer = Layer.build(3, op="conv_transpose")
+    layer = [Layer.build(3, op="conv_transpose")]
     eager = TorchAnswer("2", "cpu", (5, 5), None)
     assert judge(layer, (5, 5), eager).agrees
     assert not judge(layer, (5, 6), eager).agrees
@@ -71,7 +72,7 @@ def test_judge():
     assert quirk.agrees and "quirk" in quirk.caveat
     meta = judge(layer, None, TorchAnswer("2", "meta", (5, 5), None, eager=False))
     assert meta.agrees and "meta device" in meta.caveat
-    assert not judge(Layer.build(3), None, TorchAnswer("2", "cpu", (0, 5), None)).agrees
+    assert not judge([Layer.build(3)], None, TorchAnswer("2", "cpu", (0, 5), None)).agrees
 
 
 def test_the_empty_tensor_quirk_is_real_and_named():
@@ -81,7 +82,7 @@ def test_the_empty_tensor_quirk_is_real_and_named():
     if answer.out is None:
         pytest.skip(f"this torch build rejects it outright: {answer.error}")
     assert answer.out == (0, 5)
-    assert judge(layer, None, answer).caveat.startswith("torch returned an empty tensor")
+    assert judge([layer], None, answer).caveat.startswith("torch returned an empty tensor")
 
 
 def test_devices():

@@ -1,0 +1,361 @@
+"""Stacked receptive fields: jump, receptive field, start, holes and per-unit input boxes.
+
+Recurrence (Araujo, Norris & Sim, "Computing Receptive Fields of Convolutional Neural Networks",
+Distill 2019), per dimension, for conv and pooling layers::
+
+    jump_l  = jump_{l-1} * s_l
+    rf_l    = rf_{l-1} + (e_l - 1) * jump_{l-1}            e = d*(k-1) + 1
+    start_l = start_{l-1} + ((e_l - 1)/2 - p_l) * jump_{l-1}   (centre of output unit 0's field)
+
+Output unit ``o`` of such a stack sees ``start + o*jump +- (rf-1)/2``; the offsets it reaches are the
+sums ``sum_l t_l * d_l * jump_{l-1}``, whose holes gridding.tap_coverage counts exactly.
+
+A transposed convolution makes output unit ``o`` see the inputs ``i`` with ``i*s - p + t*d = o``: the
+field then depends on ``o mod s`` and the jump becomes ``1/s``. Stacks holding one are computed
+exactly from the set of inputs each output unit reaches, over every phase of the output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Union
+
+from .errors import ConvcalcError, ShapeError
+from .gridding import Coverage, tap_coverage
+from .layer import Layer
+
+MAX_EXACT_WORK = 20_000_000
+
+
+@dataclass(frozen=True)
+class LayerField:
+    """The field of one layer's output units with respect to the stack's input."""
+
+    index: int
+    layer: Layer
+    jump: tuple[Fraction, ...]
+    receptive_field: tuple[int, ...]
+    start: tuple[Fraction, ...]
+    out: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StackField:
+    """Per-layer fields, the holes of the last layer's field, and where PyTorch stopped the stack."""
+
+    layers: tuple[LayerField, ...]
+    in_size: tuple[int, ...] | None
+    coverage: tuple[Coverage, ...]
+    varies: bool = False
+    rejected: tuple[int, str] | None = None
+
+    @property
+    def dims(self) -> int:
+        return len(self.coverage)
+
+    @property
+    def receptive_field(self) -> tuple[int, ...]:
+        return self.layers[-1].receptive_field if self.layers else (1,) * self.dims
+
+    @property
+    def jump(self) -> tuple[Fraction, ...]:
+        return self.layers[-1].jump if self.layers else (Fraction(1),) * self.dims
+
+    @property
+    def start(self) -> tuple[Fraction, ...]:
+        return self.layers[-1].start if self.layers else (Fraction(0),) * self.dims
+
+    @property
+    def out(self) -> tuple[int, ...] | None:
+        """The stack's output size; None without an input size or where PyTorch rejects a layer."""
+        if self.in_size is None or self.rejected is not None:
+            return None
+        return self.layers[-1].out if self.layers else self.in_size
+
+
+# -- one dimension ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Geometry:
+    """One layer along one dimension: how an output index maps to input indices."""
+
+    transposed: bool
+    kernel_size: int
+    stride: int
+    dilation: int
+    padding: int  # left padding, the only one that moves indices
+
+    @classmethod
+    def of(cls, layer: Layer, dim: int) -> _Geometry:
+        return cls(layer.op == "conv_transpose", layer.kernel_size[dim], layer.stride[dim],
+                   layer.dilation[dim], layer.pads[dim][0])
+
+    @property
+    def span(self) -> int:
+        return self.dilation * (self.kernel_size - 1)
+
+    def inputs(self, outputs: set[int]) -> set[int]:
+        """The input indices that the output indices ``outputs`` read (unbounded input)."""
+        k, s, d, p = self.kernel_size, self.stride, self.dilation, self.padding
+        if not self.transposed:
+            return {o * s - p + t * d for o in outputs for t in range(k)}
+        return {(o + p - t * d) // s for o in outputs for t in range(k) if (o + p - t * d) % s == 0}
+
+
+def _recurrence(geometries: Sequence[_Geometry]) -> tuple[list[Fraction], list[int], list[Fraction]]:
+    """Jump, receptive field and start after each layer (Distill 2019).
+
+    A transposed convolution enters as a convolution of stride 1/s over its input:
+    ``jump /= s`` and ``start += (p - (e-1)/2) / s * jump``. Its start and jump are then the average
+    placement of the output units (the least-squares line through their exact centres); its
+    receptive field here is not exact (see :func:`_dimension`).
+    """
+    jump, rf, start = Fraction(1), Fraction(1), Fraction(0)
+    jumps, rfs, starts = [], [], []
+    for g in geometries:
+        if g.transposed:
+            rf += Fraction(g.span, g.stride) * jump
+            start += (g.padding - Fraction(g.span, 2)) / g.stride * jump
+            jump /= g.stride
+        else:
+            rf += g.span * jump
+            start += (Fraction(g.span, 2) - g.padding) * jump
+            jump *= g.stride
+        jumps.append(jump)
+        rfs.append(math.ceil(rf))
+        starts.append(start)
+    return jumps, rfs, starts
+
+
+def _phases(geometries: Sequence[_Geometry]) -> int:
+    """Output indices this far apart see shifted copies of the same field."""
+    return math.prod(g.stride for g in geometries if g.transposed)
+
+
+def unit_inputs(geometries: Sequence[_Geometry], unit: int) -> set[int]:
+    """Every input index that output ``unit`` of the stack reaches (unbounded input)."""
+    reached = {unit}
+    for g in reversed(geometries):
+        reached = g.inputs(reached)
+    return reached
+
+
+def _fields(geometries: Sequence[_Geometry]) -> list[set[int]]:
+    """The inputs reached by each output unit of one period (0, 1, ..., phases - 1); some may be empty."""
+    _guard(geometries)
+    return [unit_inputs(geometries, unit) for unit in range(_phases(geometries))]
+
+
+def _guard(geometries: Sequence[_Geometry]) -> None:
+    """Refuse exact set computations that would take minutes rather than seconds."""
+    _, rfs, _ = _recurrence([g if not g.transposed else _Geometry(False, g.kernel_size, 1, g.dilation, 0)
+                             for g in geometries])
+    work = _phases(geometries) * sum(rfs) * max((g.kernel_size for g in geometries), default=1)
+    if work > MAX_EXACT_WORK:
+        raise ConvcalcError(f"this stack with transposed convolutions is too large to analyse exactly "
+                            f"(about {work:.2g} steps; the limit is {MAX_EXACT_WORK:.2g})")
+
+
+def coverage_of(inputs: set[int]) -> Coverage:
+    """Receptive field, covered positions and largest gap of an explicit set of input indices."""
+    if not inputs:
+        return Coverage(0, 0, 0)
+    ordered = sorted(inputs)
+    gaps = [b - a - 1 for a, b in zip(ordered, ordered[1:])]
+    return Coverage(ordered[-1] - ordered[0] + 1, len(ordered), max(gaps, default=0))
+
+
+# -- the stack --------------------------------------------------------------------------------------
+
+def receptive_field(layers: Union[str, Sequence[Layer]], in_size: Union[int, Sequence[int], None] = None,
+                    dims: int | None = None) -> StackField:
+    """Per-layer jump, receptive field and start of a stack (text or Layers), and its holes.
+
+    With ``in_size`` each layer also gets its output size, and a layer PyTorch rejects ends the
+    stack there (``rejected`` names it). Without it, layers PyTorch rejects on every input raise.
+    """
+    from .layer import per_dim, resolve_dims
+    from .spec import parse_layers
+
+    if isinstance(in_size, (tuple, list)):
+        dims = resolve_dims({"in_size": in_size}, dims)
+    stack = parse_layers(layers, dims) if isinstance(layers, str) else list(layers)
+    if not stack:
+        raise ConvcalcError("the stack has no layers")
+    n = stack[0].dims
+    if any(layer.dims != n for layer in stack):
+        raise ConvcalcError("the layers of a stack must all have the same number of dimensions")
+    size = per_dim("input size", in_size, n, 1) if in_size is not None else None
+    if size is not None and len(size) != n:
+        raise ConvcalcError(f"input size has {len(size)} dimensions, the layers have {n}")
+    outs, rejected = _output_sizes(stack, size)
+    kept = stack[:len(outs)] if size is not None else stack
+    if size is None:
+        for i, layer in enumerate(stack, 1):
+            _check(layer, i)
+    per_dim_fields = [_dimension(kept, dim) for dim in range(n)]
+    fields = tuple(
+        LayerField(i + 1, layer, tuple(f.jumps[i] for f in per_dim_fields),
+                   tuple(f.receptive_fields[i] for f in per_dim_fields), tuple(f.starts[i] for f in per_dim_fields),
+                   outs[i] if size is not None else None)
+        for i, layer in enumerate(kept))
+    coverage = tuple(f.coverage for f in per_dim_fields)
+    return StackField(fields, size, coverage, any(f.varies for f in per_dim_fields), rejected)
+
+
+def _check(layer: Layer, index: int) -> None:
+    try:
+        layer.check()
+    except ShapeError as exc:
+        raise ShapeError(f"layer {index} ({layer_spec(layer)}): {exc}") from None
+
+
+def layer_spec(layer: Layer) -> str:
+    from .spec import format_layer
+
+    return format_layer(layer)
+
+
+def _output_sizes(stack: Sequence[Layer], size: tuple[int, ...] | None
+                  ) -> tuple[list[tuple[int, ...]], tuple[int, str] | None]:
+    """Each layer's output size until one that PyTorch rejects: (sizes, (its index, why) or None)."""
+    outs: list[tuple[int, ...]] = []
+    if size is None:
+        return outs, None
+    current = size
+    for i, layer in enumerate(stack, 1):
+        try:
+            current = layer.output_size(current)
+        except ShapeError as exc:
+            return outs, (i, f"layer {i} ({layer_spec(layer)}) rejects input {_fmt(current)}: {exc}")
+        outs.append(current)
+    return outs, None
+
+
+@dataclass(frozen=True)
+class _DimensionFields:
+    jumps: list[Fraction]
+    receptive_fields: list[int]
+    starts: list[Fraction]
+    coverage: Coverage
+    varies: bool = False
+
+
+def _dimension(stack: Sequence[Layer], dim: int) -> _DimensionFields:
+    """Jumps, receptive fields and starts per layer along ``dim``, and the last layer's coverage.
+
+    With transposed convolutions the receptive field is the largest over the output units of one
+    period, ``varies`` says whether they differ, and the coverage is that of a largest field.
+    """
+    geometries = [_Geometry.of(layer, dim) for layer in stack]
+    jumps, rfs, starts = _recurrence(geometries)
+    first_transposed = next((i for i, g in enumerate(geometries) if g.transposed), len(geometries))
+    if first_transposed == len(geometries):
+        terms = [(g.dilation * int(j), g.kernel_size) for g, j in zip(geometries, [Fraction(1)] + jumps)]
+        return _DimensionFields(jumps, rfs, starts, tap_coverage(terms))
+    for end in range(first_transposed + 1, len(geometries) + 1):
+        fields = _fields(geometries[:end])
+        spans = [max(f) - min(f) + 1 if f else 0 for f in fields]
+        rfs[end - 1] = max(spans)
+    largest = fields[spans.index(max(spans))]
+    return _DimensionFields(jumps, rfs, starts, coverage_of(largest), len(set(spans)) > 1)
+
+
+# -- one output unit --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UnitBox:
+    """The input positions one output unit sees along one dimension."""
+
+    first: int
+    last: int
+    clipped_first: int
+    clipped_last: int
+
+    @property
+    def padding(self) -> int:
+        """Positions of the box that lie in the padding, outside the input."""
+        return (self.clipped_first - self.first) + (self.last - self.clipped_last)
+
+
+def unit_box(field: StackField, unit: Sequence[int]) -> tuple[UnitBox | None, ...]:
+    """Per dimension, the ``[first, last]`` input box output ``unit`` sees, clipped to the input.
+
+    None where the unit reads no input at all (a transposed convolution with stride above its
+    kernel's span leaves such units).
+    """
+    if field.in_size is None or field.out is None:
+        raise ConvcalcError("--unit needs --in: the box is clipped to the input")
+    if field.rejected is not None:
+        raise ConvcalcError("--unit needs a stack that PyTorch accepts on this input")
+    if len(unit) != field.dims:
+        raise ConvcalcError(f"--unit has {len(unit)} indices, the output has {field.dims} dimensions")
+    boxes = []
+    for dim, (index, n_out, n_in) in enumerate(zip(unit, field.out, field.in_size)):
+        if not 0 <= index < n_out:
+            raise ConvcalcError(f"--unit index {index} is outside the output (dim {dim + 1} has {n_out} "
+                                f"units: 0..{n_out - 1})")
+        geometries = [_Geometry.of(layer.layer, dim) for layer in field.layers]
+        span = unit_span(geometries, index)
+        boxes.append(UnitBox(span[0], span[1], max(span[0], 0), min(span[1], n_in - 1)) if span else None)
+    return tuple(boxes)
+
+
+def unit_span(geometries: Sequence[_Geometry], unit: int) -> tuple[int, int] | None:
+    """First and last input index output ``unit`` reaches (unbounded input); None if it reads none."""
+    if not any(g.transposed for g in geometries):
+        jumps, rfs, starts = _recurrence(geometries)
+        if not geometries:
+            return unit, unit
+        centre = starts[-1] + unit * jumps[-1]
+        half = Fraction(rfs[-1] - 1, 2)
+        return int(centre - half), int(centre + half)
+    _guard(geometries)
+    reached = unit_inputs(geometries, unit)
+    return (min(reached), max(reached)) if reached else None
+
+
+def _fmt(values: Sequence[int]) -> str:
+    return "x".join(map(str, values))
+
+
+@dataclass(frozen=True)
+class UnitField:
+    """What one output unit sees along one dimension: its span and how many positions in it are holes."""
+
+    first: int
+    last: int
+    holes: int
+
+    @property
+    def receptive_field(self) -> int:
+        return self.last - self.first + 1
+
+
+NO_FIELD = UnitField(0, -1, 0)
+
+
+def unit_field(field: StackField, unit: Sequence[int]) -> tuple[UnitField, ...]:
+    """Per dimension, the span and holes of output ``unit`` (unbounded input), as computed here.
+
+    Without transposed convolutions every unit has the stack's field, shifted; with them the
+    unit's own set of inputs is worked out (NO_FIELD where it reads none).
+    """
+    result = []
+    for dim, index in enumerate(unit):
+        geometries = [_Geometry.of(layer.layer, dim) for layer in field.layers]
+        if any(g.transposed for g in geometries):
+            _guard(geometries)
+            reached = unit_inputs(geometries, index)
+            if not reached:
+                result.append(NO_FIELD)
+                continue
+            coverage, first = coverage_of(reached), min(reached)
+        else:
+            coverage = field.coverage[dim]
+            first = unit_span(geometries, index)[0]
+        result.append(UnitField(first, first + coverage.receptive_field - 1, coverage.holes))
+    return tuple(result)
