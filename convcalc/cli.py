@@ -333,6 +333,100 @@ def show_rf(report: Any, json_mode: bool) -> int:
                   disagrees=disagrees)
 
 
+# -- convcalc gridding and aspp -------------------------------------------------------------------------
+
+GRIDDING_EXAMPLES = """\
+[b]Examples[/b]
+
+  convcalc gridding 2,2,2            [dim]# grids: gcd 2, though HDC's M_2 = 2 <= 3[/dim]
+
+  convcalc gridding 1,2,5            [dim]# covers every offset of its 17-wide field[/dim]
+
+  convcalc gridding 1,2,9 --json     [dim]# holes, and M_2 = 5 > 3[/dim]
+
+  convcalc gridding 1,2,4,8,16,32,64,128,256,512 -k 2
+
+  convcalc gridding 2,2,2 --exit-zero --verify
+
+Exit code 1 when the rates grid (as a linter does); --exit-zero keeps 0.
+"""
+
+ASPP_EXAMPLES = """\
+[b]Examples[/b]
+
+  convcalc aspp --in 65 --rates 6,12,18        [dim]# DeepLabv3 at output stride 16 (513 input)[/dim]
+
+  convcalc aspp --in 129x129 --rates 12,24,36  [dim]# output stride 8: rates doubled[/dim]
+
+  convcalc aspp --in 33 --rates 6,12,18,36 --verify --json
+"""
+
+RatesArg = Annotated[str, typer.Argument(metavar="RATES", help="Dilation rates of the stacked layers, e.g. 2,2,2 or 1,2,5.",
+                                         show_default=False)]
+RatesOpt = Annotated[str, typer.Option("--rates", help="The branches' rates, e.g. 6,12,18.")]
+TapsOpt = Annotated[int, typer.Option("-k", "--kernel-size", help="Taps per dimension of each kernel.")]
+ExitZeroOpt = Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when the rates grid.")]
+
+
+def parse_rates(text: str, name: str) -> tuple[int, ...]:
+    """``2,2,2`` (or ``2x2x2``) -> (2, 2, 2); a single rate is a list of one."""
+    if not text.strip():
+        raise ConvcalcError(f"{name}: no rates given: expected a list such as 1,2,5")
+    value = parse_size(text, name)
+    return value if isinstance(value, tuple) else (value,)
+
+
+@app.command(epilog=GRIDDING_EXAMPLES)
+def gridding(
+    rates: RatesArg,
+    kernel_size: TapsOpt = 3,
+    exit_zero: ExitZeroOpt = False,
+    verify: VerifyOpt = False,
+    json_: JsonOpt = False,
+) -> int:
+    """Does a stack of dilated convolutions leave holes? Common factor, HDC criterion, exact coverage, repairs."""
+    from .gridding import covered_runs
+    from .gridding import gridding as analyse
+    from .render import GriddingView, gridding_document, gridding_view, short_rates
+
+    report = analyse(parse_rates(rates, "RATES"), kernel_size)
+    measured = None
+    if verify:
+        from .torchcheck import measure_field
+
+        measured = measure_field([Layer.build(kernel_size, dilation=rate, dims=1) for rate in report.rates])
+    view = GriddingView(report, covered_runs([(r, kernel_size) for r in report.rates]), measured)
+    failure = None
+    if report.gridding and not exit_zero:
+        failure = f"the rates {short_rates(report.rates)} grid: {report.coverage.holes:,} holes per dimension"
+    return finish(json_, gridding_document(view), gridding_view(view), failure=failure,
+                  disagrees=measured is not None and not measured.agrees)
+
+
+@app.command(epilog=ASPP_EXAMPLES)
+def aspp(
+    in_size: SizeIn,
+    rates: RatesOpt,
+    kernel_size: TapsOpt = 3,
+    verify: VerifyOpt = False,
+    json_: JsonOpt = False,
+) -> int:
+    """ASPP branches: the share of positions where all taps, or only the centre, fall on the feature map."""
+    from .aspp import aspp as branches_of
+    from .render import AsppView, aspp_document, aspp_view
+
+    size = parse_size(in_size, "--in")
+    size = size if isinstance(size, tuple) else (size, size)
+    branches = branches_of(size, parse_rates(rates, "--rates"), kernel_size)
+    counts = None
+    if verify:
+        from .torchcheck import count_valid_taps
+
+        counts = tuple(count_valid_taps(b.rate, b.in_size, b.kernel_size) for b in branches)
+    view = AsppView(branches, counts)
+    return finish(json_, aspp_document(view), aspp_view(view), disagrees=not view.agrees)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -10,7 +10,8 @@ exact (REFERENCES.md); the coverage computed here is.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import ConvcalcError
@@ -84,6 +85,15 @@ class _SymmetricSet:
             return self.bits.bit_count()
         return 2 * self.bits.bit_count() + self.top - 2 * self.cut + 1
 
+    def runs(self) -> list[tuple[int, int]]:
+        """The maximal runs [first, last] of offsets in the set, in order."""
+        width = self.top + 1 if self.cut is None else self.cut
+        low = [(m.start(), m.end() - 1) for m in re.finditer("1+", format(self.bits, f"0{width}b")[::-1])]
+        if self.cut is None:
+            return low
+        high = [(self.top - last, self.top - first) for first, last in reversed(low)]
+        return low + [(self.cut, self.top - self.cut)] + high
+
     def largest_gap(self) -> int:
         """The longest run of missing offsets (the high end mirrors the low end)."""
         width = self.top + 1 if self.cut is None else self.cut
@@ -93,27 +103,48 @@ class _SymmetricSet:
         return max(len(run) for run in text.split("1"))
 
 
-def tap_coverage(terms: Sequence[tuple[int, int]]) -> Coverage:
-    """Exact coverage of ``{sum_l t_l * step_l : 0 <= t_l < taps_l}`` for ``terms = [(step, taps), ...]``.
+def _offsets(terms: Sequence[tuple[int, int]]) -> tuple[int, _SymmetricSet]:
+    """The common factor g of the steps and the set of offsets divided by it.
 
-    Equal steps merge into one progression; the common factor g of the steps is taken out (the set
-    is g times a set with coprime steps); steps that bring the factor down come first, then the rest
-    smallest first, so that the middle of the set turns solid early.
+    Equal steps merge into one progression; steps that bring the factor down come first, then the
+    rest smallest first, so that the middle of the set turns solid early.
     """
     merged: dict[int, int] = {}
     for step, taps in terms:
         if taps > 1:
             merged[step] = merged.get(step, 1) + taps - 1
-    if not merged:
-        return Coverage(1, 1, 0)
-    common = math.gcd(*merged)
     offsets = _SymmetricSet()
+    if not merged:
+        return 1, offsets
+    common = math.gcd(*merged)
     for step in _coverage_order(list(merged), common):
         offsets.add(step // common, merged[step])
-    span = common * offsets.top + 1
+    return common, offsets
+
+
+def covered_runs(terms: Sequence[tuple[int, int]], edge: int = 8) -> tuple[int, list[tuple[int, int]], int,
+                                                                             list[tuple[int, int]]]:
+    """Runs of reached offsets, in units of the common factor g: (g, first runs, runs left out, last runs).
+
+    Offset ``g * x`` is reached for every x in the runs; only ``edge`` runs are kept at each end.
+    """
+    common, offsets = _offsets(terms)
+    runs = offsets.runs()
+    if len(runs) <= 2 * edge:
+        return common, runs, 0, []
+    return common, runs[:edge], len(runs) - 2 * edge, runs[-edge:]
+
+
+def tap_coverage(terms: Sequence[tuple[int, int]]) -> Coverage:
+    """Exact coverage of ``{sum_l t_l * step_l : 0 <= t_l < taps_l}`` for ``terms = [(step, taps), ...]``.
+
+    The set is g times a set whose steps are coprime (g: their common factor), kept as a
+    :class:`_SymmetricSet`, so 1,000 layers with rates up to 1,000 take milliseconds.
+    """
+    common, offsets = _offsets(terms)
     gap = offsets.largest_gap()
     largest_gap = gap if common == 1 else common * (gap + 1) - 1
-    return Coverage(span, offsets.covered(), largest_gap)
+    return Coverage(common * offsets.top + 1, offsets.covered(), largest_gap)
 
 
 def _coverage_order(steps: list[int], common: int) -> list[int]:
@@ -130,8 +161,11 @@ def _coverage_order(steps: list[int], common: int) -> list[int]:
     return order + steps
 
 
-def offsets_reached(terms: Sequence[tuple[int, int]]) -> list[int]:
-    """Path counts: entry x is the number of tap choices whose offsets sum to x (small fields only)."""
+def path_counts(terms: Sequence[tuple[int, int]]) -> list[int]:
+    """Entry x: how many choices of one tap per layer reach offset x (the weighting the stack applies).
+
+    O(field * taps * layers): for small fields only.
+    """
     counts = [1]
     for step, taps in terms:
         grown = [0] * (len(counts) + (taps - 1) * step)
@@ -140,6 +174,215 @@ def offsets_reached(terms: Sequence[tuple[int, int]]) -> list[int]:
                 grown[x + i * step] += c
         counts = grown
     return counts
+
+
+# -- the three verdicts -------------------------------------------------------------------------------
+
+PATH_COUNT_LIMIT = 1024
+SUGGESTIONS = 3
+SEARCH_LENGTH_LIMIT = 8
+SEARCH_BUDGET = 200_000
+
+
+@dataclass(frozen=True)
+class Hdc:
+    """Wang et al. 2018, section 3.2: ``M_i`` for i = 1..n (``M[0]`` is M_1) and the goal ``M_2 <= K``.
+
+    The recursion starts from the last rate and never looks at ``r_1``; with a single rate there is
+    no ``M_2`` and the criterion says nothing (``ok`` is None).
+    """
+
+    M: tuple[int, ...]
+    kernel_size: int
+
+    @property
+    def M2(self) -> int | None:
+        return self.M[1] if len(self.M) > 1 else None
+
+    @property
+    def ok(self) -> bool | None:
+        return None if self.M2 is None else self.M2 <= self.kernel_size
+
+
+def hdc(rates: Sequence[int], kernel_size: int) -> Hdc:
+    """``M_n = r_n``, ``M_i = max(M_{i+1} - 2 r_i, M_{i+1} - 2 (M_{i+1} - r_i), r_i)``."""
+    M = [rates[-1]]
+    for r in reversed(rates[:-1]):
+        after = M[0]
+        M.insert(0, max(after - 2 * r, after - 2 * (after - r), r))
+    return Hdc(tuple(M), kernel_size)
+
+
+@dataclass(frozen=True)
+class GriddingReport:
+    """Common factor, HDC and exact coverage of stacked k-tap dilated convolutions, and repairs."""
+
+    rates: tuple[int, ...]
+    kernel_size: int
+    gcd: int
+    hdc: Hdc
+    coverage: Coverage
+    paths: tuple[int, ...] | None
+    suggestions: tuple[tuple[int, ...], ...]
+    sawtooth: tuple[int, ...] | None
+    largest_hole_free_field: int
+
+    @property
+    def gridding(self) -> bool:
+        """The exact verdict: some offset inside the field is never reached."""
+        return self.coverage.holes > 0
+
+
+def gridding(rates: Sequence[int], kernel_size: int = 3) -> GriddingReport:
+    """Analyse a stack of ``kernel_size``-tap convolutions with dilation ``rates`` (stride 1)."""
+    rates = tuple(rates)
+    check_rates(rates, kernel_size)
+    terms = [(r, kernel_size) for r in rates]
+    coverage = tap_coverage(terms)
+    paths = tuple(path_counts(terms)) if coverage.receptive_field <= PATH_COUNT_LIMIT else None
+    suggestions: tuple[tuple[int, ...], ...] = ()
+    sawtooth_rates = None
+    if coverage.holes:
+        suggestions = nearest_hole_free(rates, kernel_size)
+        sawtooth_rates = sawtooth(len(rates), kernel_size, sum(rates)) if len(rates) > 3 else None
+    return GriddingReport(rates, kernel_size, math.gcd(*rates), hdc(rates, kernel_size), coverage, paths,
+                          suggestions, sawtooth_rates, largest_hole_free_field(len(rates), kernel_size))
+
+
+# -- repairs ------------------------------------------------------------------------------------------
+# Sorted ascending, rates c_1 <= ... <= c_n of k-tap layers cover their field without holes exactly
+# when c_1 = 1 and every c_{i+1} <= 1 + (k-1) * (c_1 + ... + c_i): the offsets reached so far form
+# the interval [0, (k-1) * sum], and a larger step would leave the next offset unreachable (all later
+# steps are larger still). The field is 1 + (k-1) * sum(rates), so keeping it means keeping the sum.
+
+def is_hole_free(rates: Sequence[int], kernel_size: int) -> bool:
+    """The covering condition above (order does not matter: the offsets are a sum).
+
+    One-tap kernels reach only offset 0, whatever their rates: nothing to miss.
+    """
+    if kernel_size == 1:
+        return True
+    total = 0
+    for rate in sorted(rates):
+        if rate > 1 + (kernel_size - 1) * total:
+            return False
+        total += rate
+    return True
+
+
+def largest_hole_free_field(length: int, kernel_size: int) -> int:
+    """``k ** n``: rates 1, k, k^2, ... cover every offset of the largest field n layers can."""
+    if kernel_size == 1:
+        return 1
+    return kernel_size ** min(length, 4000 // max(1, kernel_size.bit_length()))
+
+
+def nearest_hole_free(rates: Sequence[int], kernel_size: int, count: int = SUGGESTIONS
+                      ) -> tuple[tuple[int, ...], ...]:
+    """The hole-free rate lists of the same length, sum (so field) at least as large, closest in L1.
+
+    Compared sorted (the best pairing for L1) and returned sorted ascending, as HDC recommends within
+    a group. Branch and bound for up to 8 rates (longer stacks get :func:`sawtooth`), within a budget
+    of nodes, so the answer is the closest found (exact on every case in the tests).
+    """
+    if kernel_size == 1 or len(rates) > SEARCH_LENGTH_LIMIT:
+        return ()
+    target = sorted(rates)
+    need = sum(rates)
+    found: list[tuple[int, tuple[int, ...]]] = []
+    budget = [SEARCH_BUDGET]
+
+    def least_extra_cost(i: int, total: int) -> int | None:
+        """A lower bound on the cost of positions i.. after a prefix summing to ``total``; None if the
+        sum cannot be reached at all.
+
+        Each later value is at most m_j (every earlier value as large as allowed): targets above it
+        cost their excess, and whatever sum is still missing beyond min(t_j, m_j) costs too.
+        """
+        below = reachable = most = 0
+        running = total
+        for t in target[i:]:
+            m = 1 + (kernel_size - 1) * running
+            below += max(0, t - m)
+            reachable += min(t, m)
+            most += m
+            running += m
+        if total + most < need:
+            return None
+        return below + max(0, need - total - reachable)
+
+    def search(i: int, chosen: list[int], total: int, cost: int) -> None:
+        budget[0] -= 1
+        bound = least_extra_cost(i, total)
+        if budget[0] < 0 or bound is None or (len(found) == count and cost + bound >= found[-1][0]):
+            return
+        if i == len(target):
+            found.append((cost, tuple(chosen)))
+            found.sort()
+            del found[count:]
+            return
+        low, high = (chosen[-1] if chosen else 1), 1 + (kernel_size - 1) * total
+        low = _least_feasible(low, high, lambda v: least_extra_cost(i + 1, total + v) is not None)
+        for value in _outward(target[i], low, high):
+            if budget[0] < 0 or (len(found) == count and cost + abs(value - target[i]) >= found[-1][0]):
+                break  # out of budget, or every later value is farther still
+            search(i + 1, chosen + [value], total + value, cost + abs(value - target[i]))
+
+    search(0, [], 0, 0)
+    return tuple(rates for _, rates in found)
+
+
+def _least_feasible(low: int, high: int, feasible: Callable[[int], bool]) -> int:
+    """The least value in [low, high] that is feasible, feasibility growing with the value (else high)."""
+    while low < high:
+        middle = (low + high) // 2
+        if feasible(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _outward(centre: int, low: int, high: int) -> Iterator[int]:
+    """The integers of [low, high] by distance from ``centre``, the smaller first on ties."""
+    centre = min(max(centre, low), high)
+    yield centre
+    for distance in range(1, high - low + 1):
+        below, above = centre - distance, centre + distance
+        if below < low and above > high:
+            return
+        if below >= low:
+            yield below
+        if above <= high:
+            yield above
+
+
+def sawtooth(length: int, kernel_size: int, need: int) -> tuple[int, ...] | None:
+    """HDC's sawtooth for long stacks: one hole-free group repeated (e.g. 1,2,3,1,2,3,...).
+
+    Groups of three ``1, b, c`` (b <= k, b <= c <= 1 + (k-1)(1+b)): the smallest repetition that keeps
+    the field (sum >= ``need``); failing that, longer groups ``1, k, k^2, ...``. None if none does.
+    """
+    if kernel_size == 1 or length < 3:
+        return None
+    k = kernel_size
+    ones, bs, cs = ((length - offset + 2) // 3 for offset in range(3))  # positions of 1, b and c
+    candidates = []
+    for b in range(1, k + 1):
+        c = max(b, -(-(need - ones - bs * b) // cs))
+        if c <= 1 + (k - 1) * (1 + b):
+            candidates.append(_repeat((1, b, c), length))
+    if candidates:
+        return min(candidates, key=lambda rates: (sum(rates), max(rates), rates))
+    for size in range(4, min(length, 64) + 1):
+        repeated = _repeat(tuple(k**i for i in range(size)), length)
+        if sum(repeated) >= need:
+            return repeated
+    return None
+
+
+def _repeat(group: tuple[int, ...], length: int) -> tuple[int, ...]:
+    return tuple(group[i % len(group)] for i in range(length))
 
 
 def check_rates(rates: Sequence[int], kernel_size: int) -> None:

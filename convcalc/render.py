@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -13,12 +14,13 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .gridding import Coverage
+from .aspp import Branch
+from .gridding import Coverage, GriddingReport
 from .layer import POOLS, Layer, size_keeping_padding
 from .receptive import LayerField, StackField, UnitBox, UnitField, layer_spec
 
 if TYPE_CHECKING:
-    from .torchcheck import MeasuredField, TorchAnswer, Verdict
+    from .torchcheck import MeasuredField, TapCount, TorchAnswer, Verdict
 
 
 def console(stderr: bool = False) -> Console:
@@ -416,3 +418,223 @@ def measured_document(measured: MeasuredField) -> dict[str, Any]:
     return {"torch": measured.version, "in": list(measured.in_size), "unit": list(measured.unit),
             "measured": fields(measured.measured), "computed": fields(measured.predicted),
             "agrees": measured.agrees}
+
+
+# -- convcalc gridding -------------------------------------------------------------------------------
+
+MAP_LIMIT = 61
+STRIP_LIMIT = 120
+PALETTE = ("blue", "cyan", "green", "yellow", "red")
+
+
+@dataclass(frozen=True)
+class GriddingView:
+    """What ``convcalc gridding`` found, and the torch measurement when asked."""
+
+    report: GriddingReport
+    runs: tuple[int, list[tuple[int, int]], int, list[tuple[int, int]]]
+    measured: MeasuredField | None = None
+
+
+def short_rates(rates: Sequence[int]) -> str:
+    """A rate list for a message: in full up to 12 rates, else its start and its length."""
+    return _rates(rates) if len(rates) <= 12 else f"{_rates(rates[:6])},... ({len(rates):,} rates)"
+
+
+def _rates(rates: Iterable[int]) -> str:
+    return ",".join(map(str, rates))
+
+
+def hdc_table(report: GriddingReport) -> Table:
+    table = Table(title="2. HDC criterion", title_justify="left")
+    for name in ("i", "r_i", "M_i"):
+        table.add_column(name, justify="right")
+    for i, (rate, m) in enumerate(zip(report.rates, report.hdc.M), 1):
+        table.add_row(str(i), str(rate), str(m) if i > 1 else "-")
+    return table
+
+
+def coverage_map(paths: Sequence[int]) -> list[Text]:
+    """The 2-D coverage of a k x k stack: each cell coloured by its number of paths, holes as dots.
+
+    Cells are two characters wide (about square) for fields up to 40, one beyond.
+    """
+    top = max(paths)
+    width = 2 if len(paths) <= 40 else 1
+    rows = []
+    for y in paths:
+        row = Text(no_wrap=True, overflow="ignore")
+        for x in paths:
+            count = x * y
+            if count == 0:
+                row.append("·" * width, style="dim")
+            else:
+                level = 0 if top == 1 else min(len(PALETTE) - 1, int(len(PALETTE) * math.log(count) /
+                                                                     (2 * math.log(top) + 1e-9)))
+                row.append("█" * width, style=PALETTE[level])
+        rows.append(row)
+    legend = Text("paths per offset: ", no_wrap=True)
+    for colour in PALETTE:
+        legend.append("█", style=colour)
+    legend.append(f" 1 .. {top * top:,}   · never reached", style="dim")
+    return rows + [legend]
+
+
+def coverage_strip(view: GriddingView) -> list[Text]:
+    """One dimension: every offset for fields up to 120, else the runs of reached offsets."""
+    common, head, hidden, tail = view.runs
+    field = view.report.coverage.receptive_field
+    if field <= STRIP_LIMIT and view.report.paths is not None:
+        strip = Text(no_wrap=True, overflow="ignore")
+        for count in view.report.paths:
+            strip.append("█" if count else "·", style="green" if count else "dim")
+        return [strip]
+
+    def show(runs: list[tuple[int, int]]) -> str:
+        step = f" step {common}" if common > 1 else ""
+        return ", ".join(str(common * a) if a == b else f"{common * a}-{common * b}{step}" for a, b in runs)
+
+    text = f"offsets reached along one dimension: {show(head)}"
+    if hidden:
+        text += f", ... {hidden:,} more runs ..., {show(tail)}"
+    return [line(text)]
+
+
+def gridding_view(view: GriddingView) -> Group:
+    r = view.report
+    k, c = r.kernel_size, r.coverage
+    parts: list[Any] = [line(f"rates {_rates(r.rates)} with {k}x{k} kernels (stride 1)", "bold")]
+    common = (f"gcd {r.gcd}: every tap lands on a multiple of {r.gcd}, so the stack grids" if r.gcd > 1
+              else "gcd 1: no common factor")
+    parts.append(line(f"1. common factor: {common}", "yellow" if r.gcd > 1 else None))
+    parts.append(hdc_table(r))
+    if r.hdc.ok is None:
+        parts.append(line("   M_2 needs at least two rates: the criterion says nothing here", "dim"))
+    else:
+        verdict = "passes" if r.hdc.ok else "FAILS"
+        parts.append(line(f"   M_2 = {r.hdc.M2} {'<=' if r.hdc.ok else '>'} K = {k}: {verdict} "
+                          f"(Wang et al. 2018, section 3.2)",
+                          "green" if r.hdc.ok else "yellow"))
+    parts.append(line("   note: the recursion never looks at r_1 (so 2,3 passes it yet has holes), and 2,2,2 passes "
+                      "it yet grids", "dim"))
+    parts.append(line(f"3. exact coverage (per dimension): receptive field {c.receptive_field:,}, covered "
+                      f"{c.covered:,}, holes {c.holes:,}, largest gap {c.largest_gap:,}"))
+    if r.paths is not None and c.receptive_field <= MAP_LIMIT:
+        parts += coverage_map(r.paths)
+    else:
+        parts += coverage_strip(view)
+    if r.gridding:
+        parts.append(line(f"verdict: GRIDDING: {c.holes:,} of {c.receptive_field:,} offsets per dimension are never "
+                          f"reached ({c.receptive_field ** 2 - c.covered ** 2:,} of {c.receptive_field ** 2:,} in "
+                          f"2-D)", "bold red"))
+        parts += repair_lines(r)
+    else:
+        parts.append(line(f"verdict: no gridding: every offset of the {c.receptive_field:,}-wide field is reached",
+                          "bold green"))
+    if view.measured is not None:
+        parts += measured_lines(view.measured)
+    return Group(*parts)
+
+
+def repair_lines(r: GriddingReport) -> list[Text]:
+    field = r.coverage.receptive_field
+    lines = []
+    if r.suggestions:
+        listed = "; ".join(f"{_rates(s)} (field {1 + (r.kernel_size - 1) * sum(s)})" for s in r.suggestions)
+        lines.append(line(f"repairs: the closest {len(r.rates)} rates that cover without holes and keep a field "
+                          f">= {field}: {listed}", "green"))
+    if r.sawtooth is not None:
+        lines.append(line(f"sawtooth (HDC): {_rates(r.sawtooth[:24])}{',...' if len(r.sawtooth) > 24 else ''} "
+                          f"(field {1 + (r.kernel_size - 1) * sum(r.sawtooth):,})", "green"))
+    if not lines:
+        k, n = r.kernel_size, len(r.rates)
+        best = _rates(k**i for i in range(n)) if n <= 4 else f"1,{k},{k}^2,...,{k}^{n - 1}"
+        lines.append(line(f"no {n} rates with {k}-tap kernels cover a field of {field:,} without holes: the "
+                          f"largest hole-free field of {n} layers is {r.largest_hole_free_field:,} (rates {best})",
+                          "yellow"))
+    return lines
+
+
+def gridding_document(view: GriddingView) -> dict[str, Any]:
+    """The ``convcalc.gridding/1`` JSON document (DESIGN.md); per-dimension lists for the k x k kernel."""
+    r = view.report
+    c = r.coverage
+    doc: dict[str, Any] = {
+        "schema": "convcalc.gridding/1",
+        "rates": list(r.rates),
+        "kernel_size": [r.kernel_size, r.kernel_size],
+        "gcd": r.gcd,
+        "hdc": {"M": list(r.hdc.M), "M2": r.hdc.M2, "ok": r.hdc.ok},
+        "coverage": {"receptive_field": [c.receptive_field] * 2, "covered": [c.covered] * 2,
+                     "holes": [c.holes] * 2, "largest_gap": [c.largest_gap] * 2},
+        "gridding": r.gridding,
+        "suggestions": [list(s) for s in r.suggestions] + ([list(r.sawtooth)] if r.sawtooth else []),
+    }
+    if r.paths is not None:
+        doc["paths"] = list(r.paths)
+    if view.measured is not None:
+        doc["verify_field"] = measured_document(view.measured)
+    return doc
+
+
+# -- convcalc aspp -------------------------------------------------------------------------------------
+
+def percent(share: Fraction) -> str:
+    """``Fraction(61, 65) ** 2`` -> ``93.9%``; 0 and 1 exactly as ``0%`` and ``100%``."""
+    return "0%" if share == 0 else "100%" if share == 1 else f"{float(share) * 100:.1f}%"
+
+
+@dataclass(frozen=True)
+class AsppView:
+    branches: tuple[Branch, ...]
+    counts: tuple[TapCount, ...] | None = None
+
+    @property
+    def agrees(self) -> bool:
+        return self.counts is None or all(
+            (t.all_taps_valid, t.only_center_valid, t.out) == (b.all_taps_valid, b.only_center_valid, b.out)
+            for b, t in zip(self.branches, self.counts))
+
+
+def aspp_view(view: AsppView) -> Group:
+    first = view.branches[0]
+    k = first.kernel_size
+    table = Table(title=f"ASPP on a {sizes(first.in_size)} map, {k}x{k} atrous branches, padding = rate*(k-1)/2",
+                  title_justify="left")
+    flagged = any(b.degenerate for b in view.branches)
+    for name in ["rate", "pad", "out", "rf", "all taps", "centre only", "weights"] + ([""] if flagged else []):
+        table.add_column(name, justify="right")
+    for b in view.branches:
+        flag = ["degenerate" if b.degenerate else ""] if flagged else []
+        table.add_row(str(b.rate), str(b.padding), sizes(b.out), str(b.receptive_field), percent(b.all_taps_valid),
+                      percent(b.only_center_valid), percent(b.valid_weights), *flag)
+    parts: list[Any] = [table, line("all taps / centre only: shares of output positions where every tap, or only "
+                                    "the centre tap, lands on the map; weights: the mean share of filter weights "
+                                    "applied to the map; degenerate: only the centre tap ever lands on the map, so "
+                                    "the branch is a 1x1 conv (DeepLabv3, section 3.3 and Figure 4)", "dim")]
+    if view.counts is not None:
+        word = "agrees" if view.agrees else "DISAGREES"
+        how = view.counts[0].how
+        parts.append(line(f"PyTorch {view.counts[0].version}, a ones mask convolved with a ones filter ({how}): "
+                          f"{', '.join(percent(t.all_taps_valid) for t in view.counts)} all valid -> {word}",
+                          "green" if view.agrees else "bold red"))
+    return Group(*parts)
+
+
+def aspp_document(view: AsppView) -> dict[str, Any]:
+    """The ``convcalc.aspp/1`` JSON document (DESIGN.md); shares are fractions in [0, 1]."""
+    first = view.branches[0]
+    doc: dict[str, Any] = {
+        "schema": "convcalc.aspp/1",
+        "in": list(first.in_size),
+        "kernel_size": [first.kernel_size] * len(first.in_size),
+        "branches": [{"rate": b.rate, "padding": b.padding, "out": list(b.out), "receptive_field": b.receptive_field,
+                      "all_taps_valid": float(b.all_taps_valid), "only_center_valid": float(b.only_center_valid),
+                      "valid_weights": float(b.valid_weights), "degenerate": b.degenerate}
+                     for b in view.branches],
+    }
+    if view.counts is not None:
+        doc["verify"] = {"torch": view.counts[0].version, "how": view.counts[0].how, "agrees": view.agrees,
+                         "all_taps_valid": [float(t.all_taps_valid) for t in view.counts],
+                         "only_center_valid": [float(t.only_center_valid) for t in view.counts]}
+    return doc

@@ -11,6 +11,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from .errors import ConvcalcError
@@ -165,6 +166,7 @@ def _mib(n_bytes: int) -> str:
 # -- receptive fields, measured by gradient ---------------------------------------------------------
 
 MEASURE_LIMIT_ELEMENTS = 2**24
+MEASURE_LIMIT_MACS = 2**31
 MEASURE_MARGIN = 3
 
 
@@ -266,12 +268,22 @@ def measurement_setup(layers: Sequence[Layer]
         if field.rejected is None:
             unit = _central_unit(field, phases)
             predicted = unit_field(field, unit)
+            sizes = [size] + [f.out for f in field.layers]
             if all(MEASURE_MARGIN <= p.first and p.last < n - MEASURE_MARGIN for p, n in zip(predicted, size)) \
-                    and _clear_of_padding(layers, [size] + [f.out for f in field.layers], unit):
+                    and _clear_of_padding(layers, sizes, unit):
+                _check_work(layers, sizes)
                 return size, unit, predicted, field.out
         size = tuple(2 * n for n in size)
     raise ConvcalcError(f"the stack is too large to measure by gradient (an input of {_fmt(size)} would be "
                         f"needed; the limit is {MEASURE_LIMIT_ELEMENTS:,} positions)")
+
+
+def _check_work(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]]) -> None:
+    macs = sum(math.prod(max(a, b) for a, b in zip(inp, out)) * math.prod(layer.kernel_size)
+               for layer, inp, out in zip(layers, sizes, sizes[1:]))
+    if macs > MEASURE_LIMIT_MACS:
+        raise ConvcalcError(f"the stack is too large to measure by gradient (about {macs:.2g} multiply-"
+                            f"accumulates; the limit is {MEASURE_LIMIT_MACS:.2g})")
 
 
 def _central_unit(field: Any, phases: int) -> tuple[int, ...]:
@@ -311,3 +323,54 @@ def _clear_of_padding(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]],
 
 def _fmt(values: Sequence[int]) -> str:
     return "x".join(map(str, values))
+
+
+# -- ASPP: valid taps, counted by convolving a mask of ones -------------------------------------------
+
+MASK_LIMIT_ELEMENTS = 2**22
+
+
+@dataclass(frozen=True)
+class TapCount:
+    """Shares of output positions where all taps, or only the centre, land on the map, per torch."""
+
+    version: str
+    how: str
+    out: tuple[int, ...]
+    all_taps_valid: Fraction
+    only_center_valid: Fraction
+
+
+def count_valid_taps(rate: int, in_size: tuple[int, ...], kernel_size: int) -> TapCount:
+    """Convolve a map of ones with a k x k filter of ones (dilation and padding as the branch): each
+    output counts its taps on the map. Maps above 2**22 positions are counted one dimension at a
+    time (the shares multiply); above that per dimension too, the count is refused."""
+    torch = import_torch()
+    if math.prod(in_size) <= MASK_LIMIT_ELEMENTS:
+        counts, out = _tap_counts(torch, rate, in_size, kernel_size)
+        full, centre = kernel_size ** len(in_size), 1
+        return TapCount(torch.__version__, "the whole map", out, _share(counts == full), _share(counts == centre))
+    if max(in_size) > MASK_LIMIT_ELEMENTS:
+        raise ConvcalcError(f"the map is too large to count by convolution ({max(in_size):,} positions along "
+                            f"one dimension; the limit is {MASK_LIMIT_ELEMENTS:,})")
+    all_valid = only_center = Fraction(1)
+    out = []
+    for n in in_size:
+        counts, (size,) = _tap_counts(torch, rate, (n,), kernel_size)
+        all_valid *= _share(counts == kernel_size)
+        only_center *= _share(counts == 1)
+        out.append(size)
+    return TapCount(torch.__version__, "one dimension at a time", tuple(out), all_valid, only_center)
+
+
+def _tap_counts(torch: Any, rate: int, in_size: tuple[int, ...], kernel_size: int) -> tuple[Any, tuple[int, ...]]:
+    n = len(in_size)
+    conv = getattr(torch.nn.functional, f"conv{n}d")
+    ones = torch.ones(1, 1, *in_size, dtype=torch.float64)
+    weight = torch.ones(1, 1, *(kernel_size,) * n, dtype=torch.float64)
+    counts = conv(ones, weight, padding=rate * (kernel_size - 1) // 2, dilation=rate)[0, 0].round().long()
+    return counts, tuple(counts.shape)
+
+
+def _share(mask: Any) -> Fraction:
+    return Fraction(int(mask.sum()), mask.numel())

@@ -184,18 +184,31 @@ def test_spec_errors_show_a_caret():
 
 OUT_VOCABULARY = ["--in", "-k", "--kernel-size", "-s", "-p", "-d", "--op", "--output-padding", "--ceil",
                   "--dims", "--expect", "--json", "--stride", "--padding", "--dilation"]
+VOCABULARY = {
+    "out": OUT_VOCABULARY,
+    "rf": ["--layers", "-l", "--in", "--pad", "--unit", "--expect-rf", "--dims", "--json"],
+    "gridding": ["-k", "--exit-zero", "--json"],
+    "aspp": ["--in", "--rates", "-k", "--json"],
+}
 VALUES = st.one_of(
     st.integers(-3, 40).map(str),
     st.sampled_from(["3x3", "1x7", "2,2", "3x3x3", "same", "valid", "tconv", "max", "avg", "conv", "x", "",
-                     "10**30", "2**3", "3.5", "-1", "1e3", "0x0", "3x", "abc", "--in", "SAME", "é"]),
+                     "10**30", "2**3", "3.5", "-1", "1e3", "0x0", "3x", "abc", "--in", "SAME", "é", "1,2,5",
+                     "2,2,2", "6,12,18"]),
     st.text(max_size=6),
 )
+SPEC_PIECES = st.sampled_from(["3x3", "3", "d2", "p1", "s2", "psame", "tconv4", "max2", "avg3", "c", "o1", "*3",
+                               ",", "x", "q", " ", "1x7", "*0", "p", "conv", "-1"])
 
 
-@settings(max_examples=400)
-@given(st.lists(st.one_of(st.sampled_from(OUT_VOCABULARY), VALUES), max_size=14))
-def test_fuzzed_arguments_never_raise(arguments):
-    result = invoke("out", *arguments)
+@pytest.mark.parametrize("command", VOCABULARY)
+@settings(max_examples=250)
+@given(data=st.data())
+def test_fuzzed_arguments_never_raise(command, data):
+    pieces = st.one_of(st.sampled_from(VOCABULARY[command]), VALUES,
+                       st.lists(SPEC_PIECES, min_size=1, max_size=6).map("".join))
+    arguments = data.draw(st.lists(pieces, max_size=12))
+    result = invoke(command, *arguments)
     assert result.exit_code in (0, 1, 2), (arguments, result.output)
     assert result.exception is None or isinstance(result.exception, SystemExit), (arguments, result.exception)
     assert "Traceback" not in result.output
@@ -299,7 +312,9 @@ def test_calculator_path_imports_neither_torch_nor_numpy():
             "             ['out', '--in', '256', '-k', '3', '--json', '--expect', '3'],\n"
             "             ['out', '--in', '3', '-k', '5'],\n"
             "             ['rf', '--layers', '3x3d2*3,tconv4s2p1', '--in', '64', '--unit', '3,3'],\n"
-            "             ['rf', '--layers', '3x3d2*3', '--json']):\n"
+            "             ['rf', '--layers', '3x3d2*3', '--json'],\n"
+            "             ['gridding', '2,2,2'], ['gridding', '1,2,5', '--json'],\n"
+            "             ['aspp', '--in', '65', '--rates', '6,12,18']):\n"
             "    CliRunner().invoke(app, args)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -458,15 +473,133 @@ def test_rf_help_has_examples_and_the_spec_language():
     assert "convcalc rf --layers 3x3d1,3x3d2,3x3d5" in text and "Layer specs" in text
 
 
-RF_VOCABULARY = ["--layers", "-l", "--in", "--pad", "--unit", "--expect-rf", "--dims", "--json"]
-SPEC_PIECES = st.sampled_from(["3x3", "3", "d2", "p1", "s2", "psame", "tconv4", "max2", "avg3", "c", "o1", "*3",
-                               ",", "x", "q", " ", "1x7", "*0", "p", "conv", "-1"])
+# == convcalc gridding and aspp ==========================================================================
+
+GRIDDING_KEYS = {"schema", "rates", "kernel_size", "gcd", "hdc", "coverage", "gridding", "suggestions", "paths"}
 
 
-@settings(max_examples=300)
-@given(st.lists(st.one_of(st.sampled_from(RF_VOCABULARY), VALUES,
-                          st.lists(SPEC_PIECES, min_size=1, max_size=6).map("".join)), max_size=10))
-def test_fuzzed_rf_arguments_never_raise(arguments):
-    result = invoke("rf", *arguments)
-    assert result.exit_code in (0, 1, 2), (arguments, result.output)
-    assert result.exception is None or isinstance(result.exception, SystemExit), (arguments, result.exception)
+def test_gridding_grids_exits_1_and_suggests():
+    result = invoke("gridding", "2,2,2")
+    assert result.exit_code == 1
+    assert "gcd 2: every tap lands on a multiple of 2" in result.stdout
+    assert "M_2 = 2 <= K = 3: passes" in result.stdout
+    assert "receptive field 13, covered 7, holes 6, largest gap 1" in result.stdout
+    assert "verdict: GRIDDING" in result.stdout
+    assert "1,2,3 (field 13)" in result.stdout
+    assert result.stderr.strip() == "error: the rates 2,2,2 grid: 6 holes per dimension"
+
+
+def test_gridding_clean_exit_0_and_map():
+    result = invoke("gridding", "1,2,5")
+    assert result.exit_code == 0
+    assert "verdict: no gridding: every offset of the 17-wide field is reached" in result.stdout
+    grid = [line for line in result.stdout.splitlines() if line and set(line) <= {"█", "·"}]
+    assert len(grid) == 17 and all(len(row) == 34 for row in grid)
+
+
+def test_gridding_map_shows_holes():
+    grid = [line for line in invoke("gridding", "2,3").stdout.splitlines() if line and set(line) <= {"█", "·"}]
+    assert grid[1] == "··" * 11  # offset 1 is never reached
+    assert grid[0] == "██··" + "██" * 7 + "··██"
+
+
+def test_gridding_exit_zero():
+    assert invoke("gridding", "2,2,2", "--exit-zero").exit_code == 0
+
+
+def test_gridding_json():
+    result = invoke("gridding", "1,2,9", "--json")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert set(document) == GRIDDING_KEYS
+    assert document["hdc"] == {"M": [3, 5, 9], "M2": 5, "ok": False}
+    assert document["coverage"] == {"receptive_field": [25, 25], "covered": [21, 21], "holes": [4, 4],
+                                    "largest_gap": [2, 2]}
+    assert document["gridding"] is True and document["suggestions"][0] == [1, 3, 9]
+
+
+def test_gridding_binary_rates_with_two_taps():
+    document = json.loads(invoke("gridding", ",".join(str(2**i) for i in range(10)), "-k", "2", "--json").stdout)
+    assert document["coverage"]["receptive_field"] == [1024, 1024] and document["coverage"]["holes"] == [0, 0]
+
+
+def test_gridding_long_stacks_get_a_strip_and_a_sawtooth():
+    result = invoke("gridding", ",".join(["2"] * 300))
+    assert "offsets reached along one dimension: 0-1200 step 2" in result.stdout
+    assert "sawtooth (HDC): 1,2,3,1,2,3" in result.stdout
+    assert "2,2,2,2,2,2,... (300 rates) grid" in result.stderr
+
+
+def test_gridding_without_a_possible_repair_says_why():
+    assert "the largest hole-free field of 2 layers is 9 (rates 1,3)" in invoke("gridding", "2,3").stdout
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["0,1"], ["rate 1 must be an integer from 1 to 1,000,000, got 0"]),
+    (["1,-2"], ["RATES: negative numbers are not allowed"]),
+    (["1.5"], ["RATES: expected a whole number, got '1.5'"]),
+    ([""], ["RATES: no rates given"]),
+    (["1,,2"], ["RATES: expected a number, got ','"]),
+    ([",".join(["1"] * 10_001)], ["10,001 rates given; at most 10,000"]),
+    (["1,2", "-k", "0"], ["kernel_size must be an integer from 1 to 101"]),
+    (["1,2", "-k", "x"], ["'x' is not a valid int"]),
+    ([], ["Missing argument 'RATES'"]),
+])
+def test_gridding_bad_input(args, needles):
+    assert_one_error_line(invoke("gridding", *args), *needles)
+
+
+def test_gridding_verify():
+    pytest.importorskip("torch")
+    result = invoke("gridding", "1,2,9", "--verify")
+    assert result.exit_code == 1
+    assert "rf 25, 4 holes, out 9 -> agrees" in result.stdout
+    document = json.loads(invoke("gridding", "2,2,2", "--verify", "--json", "--exit-zero").stdout)
+    assert document["verify_field"]["measured"]["holes"] == [6] and document["verify_field"]["agrees"]
+
+
+ASPP_KEYS = {"schema", "in", "kernel_size", "branches"}
+BRANCH_KEYS = {"rate", "padding", "out", "receptive_field", "all_taps_valid", "only_center_valid", "valid_weights",
+               "degenerate"}
+
+
+def test_aspp_table():
+    result = invoke("aspp", "--in", "65", "--rates", "1,6,12,18,24,65")
+    assert result.exit_code == 0
+    rows = table_rows(result.stdout)
+    assert [row[4] for row in rows] == ["93.9%", "66.5%", "39.8%", "19.9%", "6.8%", "0%"]
+    assert rows[-1][5] == "100%" and rows[-1][-1] == "degenerate"
+    assert all(row[2] == "65x65" for row in rows)
+
+
+def test_aspp_json():
+    document = json.loads(invoke("aspp", "--in", "65", "--rates", "6,12,18", "--json").stdout)
+    assert set(document) == ASPP_KEYS and document["in"] == [65, 65]
+    assert all(set(b) == BRANCH_KEYS for b in document["branches"])
+    assert [round(b["all_taps_valid"], 3) for b in document["branches"]] == [0.665, 0.398, 0.199]
+    assert all(0 <= b["only_center_valid"] <= 1 for b in document["branches"])
+
+
+def test_aspp_per_dimension_and_kernel():
+    document = json.loads(invoke("aspp", "--in", "33x65", "--rates", "12", "-k", "5", "--json").stdout)
+    assert document["branches"][0]["out"] == [33, 65] and document["branches"][0]["padding"] == 24
+
+
+def test_aspp_verify():
+    pytest.importorskip("torch")
+    result = invoke("aspp", "--in", "65", "--rates", "6,12,18,65", "--verify")
+    assert result.exit_code == 0
+    assert "66.5%, 39.8%, 19.9%, 0% all valid -> agrees" in result.stdout
+    assert json.loads(invoke("aspp", "--in", "33", "--rates", "6,40", "--verify", "--json").stdout)["verify"][
+        "agrees"] is True
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--in", "65", "--rates", "6", "-k", "4"], ["odd kernels"]),
+    (["--in", "65", "--rates", "0"], ["rate 1 must be an integer"]),
+    (["--in", "0", "--rates", "6"], ["must be positive"]),
+    (["--in", "65"], ["Missing option '--rates'"]),
+    (["--in", "65", "--rates", "a"], ["--rates: expected a number"]),
+])
+def test_aspp_bad_input(args, needles):
+    assert_one_error_line(invoke("aspp", *args), *needles)
