@@ -427,6 +427,68 @@ def aspp(
     return finish(json_, aspp_document(view), aspp_view(view), disagrees=not view.agrees)
 
 
+# -- convcalc check -------------------------------------------------------------------------------------
+
+CHECK_EXAMPLES = """\
+[b]Examples[/b]
+
+  convcalc check shapes.toml
+
+  convcalc check shapes.toml --junit-xml convcalc-junit.xml     [dim]# for CI test reports[/dim]
+
+  convcalc check shapes.toml --json --verify
+
+[b]A check file[/b] holds [[check]] tables with the keys name, in, layers, out, rf, jump, no_gridding:
+
+  [[check]]
+  name = "dilated 3x3 keeps size"
+  in = "256x256"
+  layers = "3x3d2p2"
+  out = "256x256"
+  rf = 5
+
+Exit 0 when every check passes, 1 when one fails, 2 when the file itself is wrong.
+"""
+
+FileArg = Annotated[str, typer.Argument(metavar="FILE", help="A TOML file of [[check]] tables.", show_default=False)]
+JunitOpt = Annotated[Optional[str], typer.Option("--junit-xml", help="Also write a JUnit XML report to PATH.",
+                                                 metavar="PATH")]
+
+
+@app.command(epilog=CHECK_EXAMPLES)
+def check(
+    file: FileArg,
+    verify: VerifyOpt = False,
+    json_: JsonOpt = False,
+    junit_xml: JunitOpt = None,
+) -> int:
+    """Run every [[check]] of a TOML file: output sizes, receptive fields, jumps, no gridding."""
+    from .checks import load_checks, run_checks
+    from .render import CheckView, check_document, check_view
+    from .render import junit_xml as junit_report
+
+    results = tuple(run_checks(load_checks(file)))
+    verdicts = None
+    if verify:
+        from .torchcheck import verify_check
+
+        verdicts = tuple(verify_check(result) for result in results)
+    view = CheckView(file, results, verdicts)
+    if junit_xml is not None:
+        write_text(junit_xml, junit_report(view))
+    failure = f"{view.failed:,} of {len(results):,} checks failed" if view.failed else None
+    return finish(json_, check_document(view), check_view(view), failure=failure, disagrees=not view.agrees)
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a report file, or say in one line why it cannot be written."""
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise ConvcalcError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -8,9 +8,9 @@ Sources (pytorch/pytorch): ``aten/src/ATen/native/ConvUtils.h`` (``conv_output_s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Union
+from collections.abc import Callable, Sequence
+from dataclasses import InitVar, dataclass
+from typing import Any, Union
 
 from .errors import ConvcalcError, ShapeError
 
@@ -22,6 +22,24 @@ DEFAULT_DIMS = 2
 MAX_DIMS = 3
 
 IntOrTuple = Union[int, Sequence[int]]
+
+
+class lazy:
+    """A computed attribute stored on first use, like functools.cached_property without its lock
+    (Python 3.11 takes one on every first access, which shows in 10,000-check files). Works on
+    frozen dataclasses: it writes the instance's __dict__ directly."""
+
+    def __init__(self, function: Callable[[Any], Any]):
+        self.function = function
+        self.name = function.__name__
+        self.__doc__ = function.__doc__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = self.function(instance)
+        instance.__dict__[self.name] = value
+        return value
 
 
 def effective_kernel_size(kernel_size: int, dilation: int) -> int:
@@ -80,6 +98,7 @@ class Layer:
     dilation: tuple[int, ...]
     output_padding: tuple[int, ...]
     ceil_mode: bool = False
+    _checked: InitVar[bool] = False
 
     @classmethod
     def build(
@@ -103,20 +122,16 @@ class Layer:
             stride = kernel if op in POOLS else 1
         pads = padding.lower() if isinstance(padding, str) else per_dim("padding", padding, n, 0)
         return cls(op, kernel, per_dim("stride", stride, n, 1), pads, per_dim("dilation", dilation, n, 1),
-                   per_dim("output_padding", output_padding, n, 0), bool(ceil_mode))
+                   per_dim("output_padding", output_padding, n, 0), bool(ceil_mode), _checked=True)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, _checked: bool) -> None:
         if self.op not in OPS:
             raise ConvcalcError(f"unknown op {self.op!r}: expected one of {', '.join(OPS)}")
-        fields = {"kernel_size": 1, "stride": 1, "dilation": 1, "output_padding": 0}
-        if not isinstance(self.padding, str):
-            fields["padding"] = 0
-        for name in fields:
-            if not isinstance(getattr(self, name), tuple):
-                raise ConvcalcError(f"Layer.{name} must be a tuple; Layer.build() broadcasts scalars")
-        n = resolve_dims({name: getattr(self, name) for name in fields})
-        for name, minimum in fields.items():
-            per_dim(name, getattr(self, name), n, minimum)
+        if not _checked:  # Layer.build has checked the numbers already
+            self._check_numbers()
+        # Stacks are cache keys (receptive.py): hash the fields once, not on every lookup.
+        self.__dict__["_hash"] = hash((self.op, self.kernel_size, self.stride, self.padding, self.dilation,
+                                       self.output_padding, self.ceil_mode))
         if self.ceil_mode and self.op not in POOLS:
             raise ConvcalcError(f"ceil_mode applies only to pooling (max_pool, avg_pool), not {self.op}")
         if any(self.output_padding) and self.op != "conv_transpose":
@@ -128,13 +143,36 @@ class Layer:
         if isinstance(self.padding, str) and self.op != "conv":
             raise ConvcalcError(f"padding={self.padding!r} is supported by conv only, not {self.op}")
 
+    def __hash__(self) -> int:
+        return self.__dict__["_hash"]
+
+    def _check_numbers(self) -> None:
+        fields = {"kernel_size": 1, "stride": 1, "dilation": 1, "output_padding": 0}
+        if not isinstance(self.padding, str):
+            fields["padding"] = 0
+        for name in fields:
+            if not isinstance(getattr(self, name), tuple):
+                raise ConvcalcError(f"Layer.{name} must be a tuple; Layer.build() broadcasts scalars")
+        n = resolve_dims({name: getattr(self, name) for name in fields})
+        for name, minimum in fields.items():
+            per_dim(name, getattr(self, name), n, minimum)
+
     def check(self) -> None:
         """Raise ShapeError where PyTorch rejects this layer whatever the input, as PyTorch words it."""
+        if self._rejection is not None:
+            raise ShapeError(self._rejection)
+
+    @lazy
+    def _rejection(self) -> str | None:
         if self.padding == "same" and any(s != 1 for s in self.stride):
-            raise ShapeError(f"padding='same' is not supported for strided convolutions "
-                             f"(stride {_fmt(self.stride)}; torch/nn/modules/conv.py)")
+            return (f"padding='same' is not supported for strided convolutions "
+                    f"(stride {_fmt(self.stride)}; torch/nn/modules/conv.py)")
         for i in range(self.dims):
-            self._check_dim(i)
+            try:
+                self._check_dim(i)
+            except ShapeError as exc:
+                return str(exc)
+        return None
 
     def _check_dim(self, i: int) -> None:
         k, s, d, op = self.kernel_size[i], self.stride[i], self.dilation[i], self.output_padding[i]
@@ -152,11 +190,11 @@ class Layer:
     def dims(self) -> int:
         return len(self.kernel_size)
 
-    @property
+    @lazy
     def effective_kernel_size(self) -> tuple[int, ...]:
         return tuple(effective_kernel_size(k, d) for k, d in zip(self.kernel_size, self.dilation))
 
-    @property
+    @lazy
     def pads(self) -> tuple[tuple[int, int], ...]:
         """(left, right) padding per dimension; 'same' puts the odd element on the right."""
         if self.padding == "valid":
@@ -173,11 +211,15 @@ class Layer:
 
     def output_size(self, in_size: IntOrTuple) -> tuple[int, ...]:
         """The output size PyTorch computes for an input of ``in_size``; ShapeError where it raises."""
-        self.check()
         size = per_dim("input size", in_size, self.dims, 1)
         if len(size) != self.dims:
             raise ConvcalcError(f"input size has {len(size)} dimensions, the layer has {self.dims}")
-        return tuple(self._output_dim(i, n) for i, n in enumerate(size))
+        return self.output_of(size)
+
+    def output_of(self, size: tuple[int, ...]) -> tuple[int, ...]:
+        """:meth:`output_size` for a size already known to be valid (one positive int per dimension)."""
+        self.check()
+        return tuple([self._output_dim(i, n) for i, n in enumerate(size)])
 
     def _output_dim(self, i: int, n: int) -> int:
         k, s, d = self.kernel_size[i], self.stride[i], self.dilation[i]

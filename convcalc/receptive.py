@@ -17,15 +17,17 @@ exactly from the set of inputs each output unit reaches, over every phase of the
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
 
 from .errors import ConvcalcError, ShapeError
 from .gridding import Coverage, tap_coverage
-from .layer import Layer
+from .layer import Layer, lazy, per_dim, resolve_dims
+from .spec import format_layer, parse_layers
 
 MAX_EXACT_WORK = 20_000_000
 
@@ -44,36 +46,53 @@ class LayerField:
 
 @dataclass(frozen=True)
 class StackField:
-    """Per-layer fields, the holes of the last layer's field, and where PyTorch stopped the stack."""
+    """A stack's fields per dimension, its output sizes, and where PyTorch stopped it.
 
-    layers: tuple[LayerField, ...]
+    ``stack`` holds the layers computed: all of them, or those before the layer PyTorch rejects
+    on ``in_size`` (``rejected`` names it). Per-layer rows (:attr:`layers`) are built on demand.
+    """
+
+    stack: tuple[Layer, ...]
+    dims: int
     in_size: tuple[int, ...] | None
-    coverage: tuple[Coverage, ...]
-    varies: bool = False
+    dimensions: tuple[_DimensionFields, ...]
+    outs: tuple[tuple[int, ...], ...] = ()
     rejected: tuple[int, str] | None = None
 
+    @lazy
+    def layers(self) -> tuple[LayerField, ...]:
+        columns = zip(zip(*(d.jumps for d in self.dimensions)), zip(*(d.receptive_fields for d in self.dimensions)),
+                      zip(*(d.starts for d in self.dimensions)), self.outs or [None] * len(self.stack))
+        return tuple(LayerField(i, layer, *column) for i, (layer, column) in enumerate(zip(self.stack, columns), 1))
+
     @property
-    def dims(self) -> int:
-        return len(self.coverage)
+    def coverage(self) -> tuple[Coverage, ...]:
+        """The holes of the last layer's field, per dimension."""
+        return tuple(d.coverage for d in self.dimensions)
+
+    @property
+    def varies(self) -> bool:
+        """Transposed convolutions make the field differ between output positions."""
+        return any(d.varies for d in self.dimensions)
 
     @property
     def receptive_field(self) -> tuple[int, ...]:
-        return self.layers[-1].receptive_field if self.layers else (1,) * self.dims
+        return tuple(d.receptive_fields[-1] for d in self.dimensions) if self.stack else (1,) * self.dims
 
     @property
     def jump(self) -> tuple[Fraction, ...]:
-        return self.layers[-1].jump if self.layers else (Fraction(1),) * self.dims
+        return tuple(d.jumps[-1] for d in self.dimensions) if self.stack else (Fraction(1),) * self.dims
 
     @property
     def start(self) -> tuple[Fraction, ...]:
-        return self.layers[-1].start if self.layers else (Fraction(0),) * self.dims
+        return tuple(d.starts[-1] for d in self.dimensions) if self.stack else (Fraction(0),) * self.dims
 
     @property
     def out(self) -> tuple[int, ...] | None:
         """The stack's output size; None without an input size or where PyTorch rejects a layer."""
         if self.in_size is None or self.rejected is not None:
             return None
-        return self.layers[-1].out if self.layers else self.in_size
+        return self.outs[-1] if self.outs else self.in_size
 
 
 # -- one dimension ----------------------------------------------------------------------------------
@@ -111,8 +130,11 @@ def _recurrence(geometries: Sequence[_Geometry]) -> tuple[list[Fraction], list[i
     A transposed convolution enters as a convolution of stride 1/s over its input:
     ``jump /= s`` and ``start += (p - (e-1)/2) / s * jump``. Its start and jump are then the average
     placement of the output units (the least-squares line through their exact centres); its
-    receptive field here is not exact (see :func:`_dimension`).
+    receptive field here is not exact (see :func:`_dimension`). Without transposed convolutions
+    everything is kept in integers (twice the start), which is what makes 10,000-check files fast.
     """
+    if not any(g.transposed for g in geometries):
+        return _integer_recurrence(geometries)
     jump, rf, start = Fraction(1), Fraction(1), Fraction(0)
     jumps, rfs, starts = [], [], []
     for g in geometries:
@@ -130,6 +152,19 @@ def _recurrence(geometries: Sequence[_Geometry]) -> tuple[list[Fraction], list[i
     return jumps, rfs, starts
 
 
+def _integer_recurrence(geometries: Sequence[_Geometry]) -> tuple[list[Fraction], list[int], list[Fraction]]:
+    jump, rf, twice_start = 1, 1, 0
+    jumps, rfs, starts = [], [], []
+    for g in geometries:
+        rf += g.span * jump
+        twice_start += (g.span - 2 * g.padding) * jump
+        jump *= g.stride
+        jumps.append(jump)
+        rfs.append(rf)
+        starts.append(twice_start // 2 if twice_start % 2 == 0 else Fraction(twice_start, 2))
+    return jumps, rfs, starts
+
+
 def _phases(geometries: Sequence[_Geometry]) -> int:
     """Output indices this far apart see shifted copies of the same field."""
     return math.prod(g.stride for g in geometries if g.transposed)
@@ -141,12 +176,6 @@ def unit_inputs(geometries: Sequence[_Geometry], unit: int) -> set[int]:
     for g in reversed(geometries):
         reached = g.inputs(reached)
     return reached
-
-
-def _fields(geometries: Sequence[_Geometry]) -> list[set[int]]:
-    """The inputs reached by each output unit of one period (0, 1, ..., phases - 1); some may be empty."""
-    _guard(geometries)
-    return [unit_inputs(geometries, unit) for unit in range(_phases(geometries))]
 
 
 def _guard(geometries: Sequence[_Geometry]) -> None:
@@ -177,9 +206,6 @@ def receptive_field(layers: Union[str, Sequence[Layer]], in_size: Union[int, Seq
     With ``in_size`` each layer also gets its output size, and a layer PyTorch rejects ends the
     stack there (``rejected`` names it). Without it, layers PyTorch rejects on every input raise.
     """
-    from .layer import per_dim, resolve_dims
-    from .spec import parse_layers
-
     if isinstance(in_size, (tuple, list)):
         dims = resolve_dims({"in_size": in_size}, dims)
     stack = parse_layers(layers, dims) if isinstance(layers, str) else list(layers)
@@ -196,14 +222,7 @@ def receptive_field(layers: Union[str, Sequence[Layer]], in_size: Union[int, Seq
     if size is None:
         for i, layer in enumerate(stack, 1):
             _check(layer, i)
-    per_dim_fields = [_dimension(kept, dim) for dim in range(n)]
-    fields = tuple(
-        LayerField(i + 1, layer, tuple(f.jumps[i] for f in per_dim_fields),
-                   tuple(f.receptive_fields[i] for f in per_dim_fields), tuple(f.starts[i] for f in per_dim_fields),
-                   outs[i] if size is not None else None)
-        for i, layer in enumerate(kept))
-    coverage = tuple(f.coverage for f in per_dim_fields)
-    return StackField(fields, size, coverage, any(f.varies for f in per_dim_fields), rejected)
+    return StackField(tuple(kept), n, size, tuple(_stack_fields(tuple(kept), n)), tuple(outs), rejected)
 
 
 def _check(layer: Layer, index: int) -> None:
@@ -214,8 +233,6 @@ def _check(layer: Layer, index: int) -> None:
 
 
 def layer_spec(layer: Layer) -> str:
-    from .spec import format_layer
-
     return format_layer(layer)
 
 
@@ -228,7 +245,7 @@ def _output_sizes(stack: Sequence[Layer], size: tuple[int, ...] | None
     current = size
     for i, layer in enumerate(stack, 1):
         try:
-            current = layer.output_size(current)
+            current = layer.output_of(current)
         except ShapeError as exc:
             return outs, (i, f"layer {i} ({layer_spec(layer)}) rejects input {_fmt(current)}: {exc}")
         outs.append(current)
@@ -244,24 +261,65 @@ class _DimensionFields:
     varies: bool = False
 
 
-def _dimension(stack: Sequence[Layer], dim: int) -> _DimensionFields:
-    """Jumps, receptive fields and starts per layer along ``dim``, and the last layer's coverage.
+@functools.lru_cache(maxsize=2048)
+def _stack_fields(stack: tuple[Layer, ...], dims: int) -> list[_DimensionFields]:
+    """Jumps, receptive fields and starts per layer and dimension, and each dimension's coverage.
+
+    Cached (check files repeat stacks); callers must not change what it returns.
+    """
+    per_layer = [_geometries(layer) for layer in stack]
+    return [_geometry_fields(tuple(g[dim] for g in per_layer)) for dim in range(dims)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _geometries(layer: Layer) -> tuple[_Geometry, ...]:
+    """A layer's geometry along each dimension (layers written alike are one object, so this caches)."""
+    return tuple(_Geometry.of(layer, dim) for dim in range(layer.dims))
+
+
+@functools.lru_cache(maxsize=2048)
+def _geometry_fields(geometries: tuple[_Geometry, ...]) -> _DimensionFields:
+    """The fields of one dimension's geometry, cached: square kernels repeat it across dimensions.
 
     With transposed convolutions the receptive field is the largest over the output units of one
     period, ``varies`` says whether they differ, and the coverage is that of a largest field.
     """
-    geometries = [_Geometry.of(layer, dim) for layer in stack]
     jumps, rfs, starts = _recurrence(geometries)
     first_transposed = next((i for i, g in enumerate(geometries) if g.transposed), len(geometries))
     if first_transposed == len(geometries):
-        terms = [(g.dilation * int(j), g.kernel_size) for g, j in zip(geometries, [Fraction(1)] + jumps)]
+        terms = [(g.dilation * int(j), g.kernel_size) for g, j in zip(geometries, [1] + jumps)]
         return _DimensionFields(jumps, rfs, starts, tap_coverage(terms))
-    for end in range(first_transposed + 1, len(geometries) + 1):
-        fields = _fields(geometries[:end])
-        spans = [max(f) - min(f) + 1 if f else 0 for f in fields]
-        rfs[end - 1] = max(spans)
+    _guard(geometries)
+    for end, fields in enumerate(_prefix_fields(geometries), 1):
+        if end > first_transposed:
+            spans = [max(f) - min(f) + 1 if f else 0 for f in fields]
+            rfs[end - 1] = max(spans)
     largest = fields[spans.index(max(spans))]
     return _DimensionFields(jumps, rfs, starts, coverage_of(largest), len(set(spans)) > 1)
+
+
+def _prefix_fields(geometries: Sequence[_Geometry]) -> Iterator[list[set[int]]]:
+    """For each prefix of the stack, the inputs reached by each output unit of one period.
+
+    Built layer on layer: unit u of layer l reads units v of layer l-1, and v = q*P + r (P the period
+    of layer l-1) reaches what unit r reaches shifted by q*P*jump, a whole number of inputs, since P
+    holds every transposed stride's factor.
+    """
+    fields: list[set[int]] = [{0}]
+    period, jump = 1, Fraction(1)
+    for g in geometries:
+        shift = int(period * jump)
+        new_period = period * g.stride if g.transposed else period
+        new_fields = []
+        for unit in range(new_period):
+            reached: set[int] = set()
+            for v in g.inputs({unit}):
+                q, r = divmod(v, period)
+                reached.update(x + q * shift for x in fields[r])
+            new_fields.append(reached)
+        fields, period = new_fields, new_period
+        jump = jump / g.stride if g.transposed else jump * g.stride
+        yield fields
 
 
 # -- one output unit --------------------------------------------------------------------------------

@@ -14,13 +14,15 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .aspp import Branch
-from .gridding import Coverage, GriddingReport
 from .layer import POOLS, Layer, size_keeping_padding
-from .receptive import LayerField, StackField, UnitBox, UnitField, layer_spec
+from .spec import format_layer
 
-if TYPE_CHECKING:
-    from .torchcheck import MeasuredField, TapCount, TorchAnswer, Verdict
+if TYPE_CHECKING:  # the out path loads none of these: they are imported where they are used
+    from .aspp import Branch
+    from .checks import CheckResult
+    from .gridding import Coverage, GriddingReport
+    from .receptive import LayerField, StackField, UnitBox, UnitField
+    from .torchcheck import CheckVerify, MeasuredField, TapCount, TorchAnswer, Verdict
 
 
 def console(stderr: bool = False) -> Console:
@@ -34,15 +36,30 @@ def print_json(document: dict[str, Any]) -> None:
 
 
 def dumps(value: Any, indent: str = "") -> str:
-    """JSON indented by two spaces, with lists of plain values kept on one line (``[256, 256]``)."""
+    """JSON indented by two spaces, with lists of plain values and flat objects kept on one line."""
     inner = indent + "  "
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict) and value and not all(map(_flat, value.values())) or \
+            isinstance(value, dict) and indent == "":
         items = [f"{inner}{json.dumps(str(k))}: {dumps(v, inner)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + f"\n{indent}}}"
-    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+    if isinstance(value, list) and not all(map(_flat, value)):
         items = [inner + dumps(v, inner) for v in value]
         return "[\n" + ",\n".join(items) + f"\n{indent}]"
     return json.dumps(value)
+
+
+def _flat(value: Any) -> bool:
+    """A value that fits on one line: no objects inside, or an object of plain values and lists."""
+    if isinstance(value, dict):
+        return all(not isinstance(v, (dict, list)) or (isinstance(v, list) and all(map(_plain, v)))
+                   for v in value.values())
+    if isinstance(value, list):
+        return all(map(_plain, value))
+    return True
+
+
+def _plain(value: Any) -> bool:
+    return not isinstance(value, dict) and (not isinstance(value, list) or all(map(_plain, value)))
 
 
 def print_error(message: str, detail: str | None = None) -> None:
@@ -125,7 +142,7 @@ def formula_lines(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...]) 
 
 
 def _formula(layer: Layer, i: int, n: int, out: int) -> str:
-    k, s, e = layer.kernel_size[i], layer.stride[i], layer.effective_kernel_size[i]
+    s, e = layer.stride[i], layer.effective_kernel_size[i]
     left, right = layer.pads[i]
     if layer.op == "conv":
         return f"out = floor(({n} + {left} + {right} - {e}) / {s}) + 1 = {out}"
@@ -292,7 +309,7 @@ def rf_table(field: StackField) -> Table:
         if f is None:
             table.add_row("...", f"{hidden} more layers", *[""] * (len(columns) - 2))
             continue
-        row = [str(f.index), layer_spec(f.layer), f.layer.torch_name, per_dim_text(f.layer.effective_kernel_size),
+        row = [str(f.index), format_layer(f.layer), f.layer.torch_name, per_dim_text(f.layer.effective_kernel_size),
                per_dim_text(f.layer.stride), per_dim_text(f.jump), per_dim_text(f.receptive_field),
                per_dim_text(f.start)]
         if field.in_size is not None:
@@ -372,7 +389,7 @@ def rf_document(report: RfReport) -> dict[str, Any]:
     layers = []
     for f in field.layers:
         entry: dict[str, Any] = {
-            "spec": layer_spec(f.layer), "op": f.layer.op,
+            "spec": format_layer(f.layer), "op": f.layer.op,
             "effective_kernel_size": list(f.layer.effective_kernel_size), "stride": list(f.layer.stride),
             "jump": [json_number(j) for j in f.jump], "receptive_field": list(f.receptive_field),
             "start": [json_number(s) for s in f.start]}
@@ -638,3 +655,111 @@ def aspp_document(view: AsppView) -> dict[str, Any]:
                          "all_taps_valid": [float(t.all_taps_valid) for t in view.counts],
                          "only_center_valid": [float(t.only_center_valid) for t in view.counts]}
     return doc
+
+
+# -- convcalc check ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckView:
+    """The results of a check file, with torch's cross-checks when asked (one per result, or None)."""
+
+    source: str
+    results: tuple[CheckResult, ...]
+    verdicts: tuple[CheckVerify | None, ...] | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(not r.ok for r in self.results)
+
+    @property
+    def agrees(self) -> bool:
+        return self.verdicts is None or all(v is None or v.agrees for v in self.verdicts)
+
+
+def _expectations(values: dict[str, Any]) -> str:
+    """``out 256x256, rf 5, jump 0.25``: sizes in full, fields and jumps once when every dimension agrees."""
+    def show(key: str, value: Any) -> str:
+        if key in ("rf", "jump") and isinstance(value, tuple):
+            return per_dim_text(value)
+        from .checks import format_value
+
+        return format_value(value)
+
+    return ", ".join(f"{key} {show(key, value)}" for key, value in values.items()) or "-"
+
+
+def check_table(view: CheckView) -> Table:
+    """One row per check: name, what was expected, what came out, pass or fail (failures first beyond 200)."""
+    table = Table(title=f"convcalc check {view.source}", title_justify="left")
+    for name in ("check", "expected", "actual", "result"):
+        table.add_column(name, overflow="fold")
+    results = list(view.results)
+    hidden = 0
+    if len(results) > MAX_TABLE_ROWS:
+        failing = [r for r in results if not r.ok][:MAX_TABLE_ROWS]
+        shown = failing + [r for r in results if r.ok][:MAX_TABLE_ROWS - len(failing)]
+        hidden, results = len(results) - len(shown), shown
+    for result in results:
+        verdict = Text("pass", style="green") if result.ok else Text("FAIL", style="bold red")
+        actual = _expectations(result.actual) if result.actual else result.message
+        table.add_row(result.check.name, _expectations(result.expected), actual, verdict)
+    if hidden:
+        table.add_row("...", f"{hidden:,} more passing checks (all of them are in --json)", "", "")
+    return table
+
+
+def check_view(view: CheckView) -> Group:
+    parts: list[Any] = [check_table(view)]
+    for result in view.results:
+        if not result.ok and result.actual:
+            parts.append(line(f"FAIL {result.check.name}: {result.message}", "red"))
+    passed = len(view.results) - view.failed
+    parts.append(line(f"{passed:,} passed, {view.failed:,} failed", "bold green" if not view.failed else "bold red"))
+    if view.verdicts is not None:
+        checked = [v for v in view.verdicts if v is not None]
+        word = "agrees on every check" if view.agrees else "DISAGREES"
+        parts.append(line(f"PyTorch cross-check of {len(checked):,} checks -> {word}",
+                          "green" if view.agrees else "bold red"))
+        for result, verdict in zip(view.results, view.verdicts):
+            if verdict is not None and not verdict.agrees:
+                parts.append(line(f"  {result.check.name}: {verdict.detail}", "bold red"))
+    return Group(*parts)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Fraction):
+        return json_number(value)
+    return value
+
+
+def check_document(view: CheckView) -> dict[str, Any]:
+    """The ``convcalc.check/1`` JSON document (DESIGN.md)."""
+    results = []
+    for i, result in enumerate(view.results):
+        entry = {"name": result.check.name, "ok": result.ok,
+                 "expected": {k: _json_value(v) for k, v in result.expected.items()},
+                 "actual": {k: _json_value(v) for k, v in result.actual.items()}, "message": result.message}
+        if view.verdicts is not None and view.verdicts[i] is not None:
+            entry["verify"] = {"agrees": view.verdicts[i].agrees, "detail": view.verdicts[i].detail}
+        results.append(entry)
+    return {"schema": "convcalc.check/1", "passed": len(view.results) - view.failed, "failed": view.failed,
+            "results": results}
+
+
+def junit_xml(view: CheckView) -> str:
+    """A JUnit XML report: one testcase per check, a failure element for each failing one."""
+    from xml.etree import ElementTree
+
+    suites = ElementTree.Element("testsuites")
+    suite = ElementTree.SubElement(suites, "testsuite", name="convcalc check", tests=str(len(view.results)),
+                                   failures=str(view.failed), errors="0", skipped="0")
+    for result in view.results:
+        case = ElementTree.SubElement(suite, "testcase", classname=view.source, name=result.check.name)
+        if not result.ok:
+            failure = ElementTree.SubElement(case, "failure", message=result.message, type="ShapeCheckFailed")
+            failure.text = (f"layers: {result.check.layers}\nexpected: {_expectations(result.expected)}\n"
+                            f"actual: {_expectations(result.actual)}\n{result.message}")
+    ElementTree.indent(suites)
+    return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

@@ -6,7 +6,10 @@ A size is ``256``, ``256x256`` or ``224,224`` (``10**30`` is a number too). See 
 
 from __future__ import annotations
 
+import functools
 import math
+import re
+from typing import Any
 
 from .errors import SpecError
 
@@ -150,14 +153,25 @@ class _Text:
 
 
 class _RawLayer:
-    """One layer as written, before the number of dimensions is known."""
+    """One layer as written, before the number of dimensions is known.
 
-    def __init__(self, start: int):
+    Raws of the quick path carry their ``text`` and compare (and hash) by it; the careful parser's
+    carry positions instead.
+    """
+
+    def __init__(self, start: int, text: str | None = None):
         self.start = start
+        self.text = text
         self.op = "conv"
         self.values: dict[str, object] = {}
         self.positions: dict[str, int] = {}
         self.count = 1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _RawLayer) and self.text is not None and self.text == other.text
+
+    def __hash__(self) -> int:
+        return hash(self.text) if self.text is not None else id(self)
 
 
 def parse_layers(text: str, dims: int | None = None, default_padding: object = None) -> list:
@@ -165,32 +179,129 @@ def parse_layers(text: str, dims: int | None = None, default_padding: object = N
 
     ``dims`` fixes the number of spatial dimensions (else: the longest size written, else 2);
     ``default_padding`` (e.g. ``"same"``) applies to conv layers that give no padding.
+    Well-formed text takes a regular-expression path; anything else the careful parser, which
+    points at the offending character.
     """
-    from .layer import Layer, resolve_dims
-
+    raws = _quick_raws(text)
+    if raws is not None:
+        try:
+            return _build_layers(raws, dims, default_padding, None)
+        except ValueError:
+            pass  # the careful parser below says where
     source = _Text(text)
+    return _build_layers(_careful_raws(source), dims, default_padding, source)
+
+
+def _careful_raws(source: _Text) -> list[_RawLayer]:
     if not source.chars:
-        raise SpecError("the layer spec is empty: expected layers such as 3x3d2,max2", text, 0)
+        raise SpecError("the layer spec is empty: expected layers such as 3x3d2,max2", source.original, 0)
     raws = [_parse_layer(source)]
     while source.take(","):
         raws.append(_parse_layer(source))
+    return raws
+
+
+def _build_layers(raws: list[_RawLayer], dims: int | None, default_padding: object,
+                  source: _Text | None) -> list:
+    """Layers from parsed text; errors point into ``source`` (None: the quick path, which only needs to
+    fail for the careful one to take over)."""
     n = _stack_dims(source, raws, dims)
     layers: list = []
     for raw in raws:
-        values = dict(raw.values)
-        if default_padding is not None and raw.op == "conv" and "padding" not in values:
-            values["padding"] = default_padding
         try:
-            resolve_dims(values, n)
-            layer = Layer.build(op=raw.op, dims=n, **values)
+            layer = _layer(raw, n, default_padding)
         except SpecError:
             raise
         except ValueError as exc:
-            raise source.error(str(exc), raw.start) from None
+            raise source.error(str(exc), raw.start) if source else exc from None
         if len(layers) + raw.count > MAX_LAYERS:
-            raise source.error(f"at most {MAX_LAYERS:,} layers, please", raw.start)
+            message = f"at most {MAX_LAYERS:,} layers, please"
+            raise source.error(message, raw.start) if source else SpecError(message)
         layers.extend([layer] * raw.count)
     return layers
+
+
+def _layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:
+    if raw.text is not None:
+        return _cached_layer(raw, dims, default_padding)
+    return _new_layer(raw, dims, default_padding)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:
+    """Layers written alike are built once (raws from the quick path hash by their text)."""
+    return _new_layer(raw, dims, default_padding)
+
+
+def _new_layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:
+    from .layer import Layer
+
+    values = dict(raw.values)
+    if default_padding is not None and raw.op == "conv" and "padding" not in values:
+        values["padding"] = default_padding
+    return Layer.build(op=raw.op, dims=dims, **values)
+
+
+_NUMBERS = r"[0-9]+(?:x[0-9]+)*"
+_QUICK_LAYER = re.compile(rf"(tconv|conv|max|avg)?({_NUMBERS})((?:[sdo]{_NUMBERS}|p(?:same|valid|{_NUMBERS})|c)*)"
+                          r"(?:\*([0-9]+))?")
+_QUICK_OPTION = re.compile(rf"([sdo])({_NUMBERS})|p(same|valid|{_NUMBERS})|(c)")
+_OP_BY_WORD = dict(OP_WORDS)
+
+
+def _quick_raws(text: str) -> list[_RawLayer] | None:
+    """Well-formed text parsed by regular expressions; None wherever the careful parser must decide."""
+    compact = "".join(text.split()).lower()
+    if not compact or len(compact) > 10_000:
+        return None
+    raws = [_quick_raw(piece) for piece in compact.split(",")]
+    return None if None in raws else raws
+
+
+@functools.lru_cache(maxsize=4096)
+def _quick_raw(piece: str) -> _RawLayer | None:
+    """One layer's text, without spaces and lower-cased; cached, as stacks repeat their layers."""
+    match = _QUICK_LAYER.fullmatch(piece)
+    if match is None:
+        return None
+    word, kernel, options, count = match.groups()
+    raw = _RawLayer(0, piece)
+    raw.op = _OP_BY_WORD[word] if word else "conv"
+    raw.values["kernel_size"] = _quick_size(kernel, 1)
+    for option in _QUICK_OPTION.finditer(options):
+        letter, numbers, padding, ceil = option.groups()
+        name = OPTION_NAMES[letter or ("p" if padding else "c")]
+        if name in raw.values:
+            return None
+        if name == "ceil_mode":
+            raw.values[name] = True
+        elif name == "padding":
+            raw.values[name] = padding if padding in ("same", "valid") else _quick_size(padding, 0)
+        else:
+            raw.values[name] = _quick_size(numbers, 1 if name != "output_padding" else 0)
+    raw.count = int(count) if count else 1
+    if None in raw.values.values() or raw.count < 1 or not _options_apply(raw):
+        return None
+    return raw
+
+
+def _quick_size(text: str, minimum: int) -> int | tuple[int, ...] | None:
+    if len(text) > MAX_DIGITS:
+        return None
+    values = tuple(int(part) for part in text.split("x"))
+    if min(values) < minimum:
+        return None
+    return values if len(values) > 1 else values[0]
+
+
+def _options_apply(raw: _RawLayer) -> bool:
+    """The options' op rules, as the careful parser checks them."""
+    pools = ("max_pool", "avg_pool")
+    values = raw.values
+    return not (("ceil_mode" in values and raw.op not in pools)
+                or ("output_padding" in values and raw.op != "conv_transpose")
+                or ("dilation" in values and raw.op == "avg_pool")
+                or (isinstance(values.get("padding"), str) and raw.op != "conv"))
 
 
 def _parse_layer(source: _Text) -> _RawLayer:
@@ -258,7 +369,7 @@ def _padding(source: _Text) -> int | tuple[int, ...] | str:
     return source.size("a padding")
 
 
-def _stack_dims(source: _Text, raws: list[_RawLayer], dims: int | None) -> int:
+def _stack_dims(source: _Text | None, raws: list[_RawLayer], dims: int | None) -> int:
     """One number of spatial dimensions for the whole stack; a mismatch points at its layer."""
     for raw in raws:
         for name, value in raw.values.items():
@@ -267,7 +378,8 @@ def _stack_dims(source: _Text, raws: list[_RawLayer], dims: int | None) -> int:
                     dims = len(value)
                 elif len(value) != dims:
                     pos = raw.positions.get(name, raw.start)
-                    raise source.error(f"{name} has {len(value)} dimensions where the stack has {dims}", pos)
+                    message = f"{name} has {len(value)} dimensions where the stack has {dims}"
+                    raise source.error(message, pos) if source else SpecError(message)
     if dims is not None and not 1 <= dims <= 3:
         raise SpecError(f"{dims} spatial dimensions given; PyTorch layers have 1, 2 or 3")
     return dims or 2
@@ -279,12 +391,12 @@ def format_layer(layer) -> str:
     default_stride = layer.kernel_size if layer.op in ("max_pool", "avg_pool") else (1,) * layer.dims
     if layer.stride != default_stride:
         parts.append("s" + _format_size(layer.stride))
+    if any(d != 1 for d in layer.dilation):
+        parts.append("d" + _format_size(layer.dilation))
     if isinstance(layer.padding, str):
         parts.append("p" + layer.padding)
     elif any(layer.padding):
         parts.append("p" + _format_size(layer.padding))
-    if any(d != 1 for d in layer.dilation):
-        parts.append("d" + _format_size(layer.dilation))
     if any(layer.output_padding):
         parts.append("o" + _format_size(layer.output_padding))
     if layer.ceil_mode:

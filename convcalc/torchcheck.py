@@ -374,3 +374,42 @@ def _tap_counts(torch: Any, rate: int, in_size: tuple[int, ...], kernel_size: in
 
 def _share(mask: Any) -> Fraction:
     return Fraction(int(mask.sum()), mask.numel())
+
+
+# -- check files ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckVerify:
+    """torch's view of one check: the stack run on the check's input, and its field measured."""
+
+    agrees: bool
+    detail: str
+
+
+def verify_check(result: Any) -> CheckVerify:
+    """Run the check's stack in torch on its input (shape, or rejection) and measure its field."""
+    layers = list(result.check.stack)
+    notes = []
+    agrees = True
+    field = result.field
+    if result.check.in_size is not None:
+        size = tuple(result.check.in_size) if isinstance(result.check.in_size, tuple) else \
+            (result.check.in_size,) * layers[0].dims
+        ours = field.out if field is not None else None
+        answer = run_stack(layers, size, [f.out for f in field.layers] if field is not None else [])
+        verdict = judge(layers, ours, answer)
+        agrees &= verdict.agrees
+        theirs = _fmt(answer.out) if answer.out is not None else f"rejects it ({answer.error})"
+        notes.append(f"torch {theirs}, convcalc {_fmt(ours) if ours else 'rejects it'}")
+    if field is not None and field.rejected is None:
+        try:
+            measured = measure_field(layers)
+        except ConvcalcError as exc:
+            notes.append(f"field not measured: {exc}")
+        else:
+            agrees &= measured.agrees
+            notes.append(f"gradient field {_fmt(tuple(f.receptive_field for f in measured.measured))} with "
+                         f"{_fmt(tuple(f.holes for f in measured.measured))} holes, convcalc "
+                         f"{_fmt(tuple(f.receptive_field for f in measured.predicted))} with "
+                         f"{_fmt(tuple(f.holes for f in measured.predicted))}")
+    return CheckVerify(agrees, "; ".join(notes))

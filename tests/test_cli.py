@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from convcalc import __version__
 from convcalc.cli import app
 
 runner = CliRunner()
+EXAMPLE_FILE = str(Path(__file__).parent.parent / "examples" / "shapes.toml")
 
 OUT_KEYS = {"schema", "op", "dims", "in", "kernel_size", "effective_kernel_size", "stride", "padding",
             "dilation", "output_padding", "ceil_mode", "out"}
@@ -185,6 +187,7 @@ def test_spec_errors_show_a_caret():
 OUT_VOCABULARY = ["--in", "-k", "--kernel-size", "-s", "-p", "-d", "--op", "--output-padding", "--ceil",
                   "--dims", "--expect", "--json", "--stride", "--padding", "--dilation"]
 VOCABULARY = {
+    "check": ["--json", "--junit-xml", EXAMPLE_FILE, "/dev/null", "pyproject.toml"],
     "out": OUT_VOCABULARY,
     "rf": ["--layers", "-l", "--in", "--pad", "--unit", "--expect-rf", "--dims", "--json"],
     "gridding": ["-k", "--exit-zero", "--json"],
@@ -204,7 +207,8 @@ SPEC_PIECES = st.sampled_from(["3x3", "3", "d2", "p1", "s2", "psame", "tconv4", 
 @pytest.mark.parametrize("command", VOCABULARY)
 @settings(max_examples=250)
 @given(data=st.data())
-def test_fuzzed_arguments_never_raise(command, data):
+def test_fuzzed_arguments_never_raise(command, data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # --junit-xml may write whatever file name it is given
     pieces = st.one_of(st.sampled_from(VOCABULARY[command]), VALUES,
                        st.lists(SPEC_PIECES, min_size=1, max_size=6).map("".join))
     arguments = data.draw(st.lists(pieces, max_size=12))
@@ -314,10 +318,12 @@ def test_calculator_path_imports_neither_torch_nor_numpy():
             "             ['rf', '--layers', '3x3d2*3,tconv4s2p1', '--in', '64', '--unit', '3,3'],\n"
             "             ['rf', '--layers', '3x3d2*3', '--json'],\n"
             "             ['gridding', '2,2,2'], ['gridding', '1,2,5', '--json'],\n"
-            "             ['aspp', '--in', '65', '--rates', '6,12,18']):\n"
+            "             ['aspp', '--in', '65', '--rates', '6,12,18'],\n"
+            "             ['check', 'examples/shapes.toml', '--json']):\n"
             "    CliRunner().invoke(app, args)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).parent.parent)
     assert result.stdout.strip() == "[]"
 
 
@@ -603,3 +609,93 @@ def test_aspp_verify():
 ])
 def test_aspp_bad_input(args, needles):
     assert_one_error_line(invoke("aspp", *args), *needles)
+
+
+# == convcalc check ======================================================================================
+
+def write_checks(tmp_path, text: str) -> str:
+    path = tmp_path / "shapes.toml"
+    path.write_text(text)
+    return str(path)
+
+
+FAILING = ('[[check]]\nname = "keeps size"\nin = 256\nlayers = "3x3d2p2"\nout = 256\n'
+           '[[check]]\nname = "off by two"\nin = 256\nlayers = "3x3d2p1"\nout = 256\nrf = 5\n')
+
+
+def test_check_example_passes():
+    result = invoke("check", EXAMPLE_FILE)
+    assert result.exit_code == 0, result.output
+    assert "5 passed, 0 failed" in result.stdout
+    assert [row[-1] for row in table_rows(result.stdout) if row[-1]] == ["pass"] * 5
+
+
+def test_check_failure_exits_1_and_names_it(tmp_path):
+    result = invoke("check", write_checks(tmp_path, FAILING))
+    assert result.exit_code == 1
+    assert "FAIL off by two: out: expected 256x256, got 254x254" in result.stdout
+    assert "1 passed, 1 failed" in result.stdout
+    assert result.stderr.strip() == "error: 1 of 2 checks failed"
+
+
+def test_check_json(tmp_path):
+    document = json.loads(invoke("check", write_checks(tmp_path, FAILING), "--json").stdout)
+    assert document["schema"] == "convcalc.check/1" and (document["passed"], document["failed"]) == (1, 1)
+    assert document["results"][1] == {"name": "off by two", "ok": False,
+                                      "expected": {"out": [256, 256], "rf": [5, 5]},
+                                      "actual": {"out": [254, 254], "rf": [5, 5]},
+                                      "message": "out: expected 256x256, got 254x254"}
+
+
+def test_check_junit_xml_parses_back(tmp_path):
+    from xml.etree import ElementTree
+
+    report = tmp_path / "junit.xml"
+    result = invoke("check", write_checks(tmp_path, FAILING), "--junit-xml", str(report))
+    assert result.exit_code == 1
+    suite = ElementTree.parse(report).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["keeps size", "off by two"]
+    assert cases[0].find("failure") is None
+    failure = cases[1].find("failure")
+    assert failure.get("message") == "out: expected 256x256, got 254x254"
+    assert "layers: 3x3d2p1" in failure.text
+
+
+def test_check_junit_xml_unwritable(tmp_path):
+    assert_one_error_line(invoke("check", EXAMPLE_FILE, "--junit-xml", str(tmp_path / "no" / "such" / "x.xml")),
+                          "cannot write")
+
+
+@pytest.mark.parametrize("text, needles", [
+    ("[[check]]\nname = 'a'\nlayers = '3'\nrf = 3\noutt = 3\n", ["check 'a' (#1): unknown key 'outt'"]),
+    ("[[check]]\nname = 'a'\nlayers = 3\nrf = 3\n", ["check 'a' (#1): key 'layers' must be a string"]),
+    ("[[check]\n", ["is not valid TOML"]),
+    ("[[check]]\nname = 'a'\nlayers = '3x3q'\nrf = 3\n", ["check 'a' (#1), key 'layers': expected an option"]),
+])
+def test_check_wrong_files_exit_2(tmp_path, text, needles):
+    assert_one_error_line(invoke("check", write_checks(tmp_path, text)), *needles)
+
+
+def test_check_missing_file():
+    assert_one_error_line(invoke("check", "no-such-file.toml"), "cannot read the check file no-such-file.toml")
+
+
+def test_check_verify(tmp_path):
+    pytest.importorskip("torch")
+    result = invoke("check", EXAMPLE_FILE, "--verify")
+    assert result.exit_code == 0, result.output
+    assert "PyTorch cross-check of 5 checks -> agrees on every check" in result.stdout
+    document = json.loads(invoke("check", write_checks(tmp_path, FAILING), "--verify", "--json").stdout)
+    assert all(r["verify"]["agrees"] for r in document["results"])
+    assert "torch 254x254, convcalc 254x254" in document["results"][1]["verify"]["detail"]
+
+
+def test_check_verify_disagreement_exits_3(monkeypatch):
+    from convcalc import torchcheck
+
+    monkeypatch.setattr(torchcheck, "verify_check", lambda result: torchcheck.CheckVerify(False, "made up"))
+    result = invoke("check", EXAMPLE_FILE, "--verify")
+    assert result.exit_code == 3
+    assert "PyTorch cross-check of 5 checks -> DISAGREES" in result.stdout

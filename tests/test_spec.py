@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc import SpecError
@@ -171,3 +171,26 @@ def test_garbage_specs_raise_only_spec_error(text):
         assert exc.text == text and 0 <= exc.position <= len(text)
         return
     assert layers and all(isinstance(layer, Layer) for layer in layers)
+
+
+QUICK_PIECES = st.sampled_from(["3", "3x3", "1x7", "tconv", "max", "avg", "conv", "s2", "d3", "p1", "psame",
+                                "pvalid", "o1", "c", "*2", "*0", "x", "0", "2x2x2", ",", " ", "S", "P", "q"])
+
+
+@settings(max_examples=500)
+@given(st.lists(QUICK_PIECES, min_size=1, max_size=10).map("".join), st.sampled_from([None, 1, 2, 3]))
+def test_quick_path_agrees_with_the_careful_parser(text, dims):
+    from convcalc import spec
+
+    def outcome(build):
+        try:
+            return build()
+        except ValueError:
+            return "rejected"
+
+    quick = spec._quick_raws(text)
+    if quick is None:
+        return
+    source = spec._Text(text)
+    careful = outcome(lambda: spec._build_layers(spec._careful_raws(source), dims, None, source))
+    assert outcome(lambda: spec._build_layers(quick, dims, None, None)) == careful

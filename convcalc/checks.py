@@ -1,0 +1,229 @@
+"""Check files: the shapes a project's code assumes, written in TOML and asserted in CI.
+
+```toml
+[[check]]
+name = "dilated 3x3 keeps size"
+in = "256x256"            # optional for rf-only checks
+layers = "3x3d2p2"        # one layer or a stack
+out = "256x256"           # expected final output size
+rf = 5                    # expected receptive field (scalar or per-dim)
+jump = 1                  # expected cumulative stride
+no_gridding = true        # the stack must cover its receptive field without holes
+```
+
+A file that cannot be read, is not TOML, has unknown keys or values of the wrong type, or a layer spec
+that does not parse raises ConvcalcError naming the check and the key; a stack PyTorch rejects on the
+given input is a failed check, not a bad file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .errors import ConvcalcError, ShapeError, SpecError
+from .layer import Layer, resolve_dims
+from .receptive import StackField, receptive_field
+from .spec import parse_layers, parse_size
+
+KEYS = ("name", "in", "layers", "out", "rf", "jump", "no_gridding")
+EXPECTATIONS = ("out", "rf", "jump", "no_gridding")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One ``[[check]]`` entry, its values parsed: sizes as per-dimension tuples or scalars."""
+
+    index: int
+    name: str
+    layers: str
+    in_size: int | tuple[int, ...] | None
+    expected: dict[str, Any]
+    stack: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What one check found: per expectation the expected and the actual value, and why it failed."""
+
+    check: Check
+    ok: bool
+    expected: dict[str, Any]
+    actual: dict[str, Any]
+    message: str
+    field: StackField | None = field(default=None, compare=False)
+
+
+def load_checks(path: str) -> list[Check]:
+    """Read and validate a check file (tomllib, stdlib)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConvcalcError(f"cannot read the check file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConvcalcError(f"{path} is not valid TOML: {exc}") from None
+    return parse_checks(document, path)
+
+
+def parse_checks(document: dict[str, Any], source: str = "the check file") -> list[Check]:
+    """Validate a parsed TOML document: a list of ``[[check]]`` tables and nothing else."""
+    unknown = sorted(set(document) - {"check"})
+    if unknown:
+        raise ConvcalcError(f"{source}: unknown top-level key {unknown[0]!r}: expected [[check]] tables only")
+    entries = document.get("check")
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ConvcalcError(f"{source}: expected one or more [[check]] tables")
+    checks = [_check(i, entry) for i, entry in enumerate(entries, 1)]
+    seen: dict[str, int] = {}
+    for check in checks:
+        if check.name in seen:
+            raise ConvcalcError(f"check {check.name!r} (#{check.index}): the name is also used by check "
+                                f"#{seen[check.name]}; names must be unique")
+        seen[check.name] = check.index
+    return checks
+
+
+def _check(index: int, entry: dict[str, Any]) -> Check:
+    name = entry.get("name", f"#{index}")
+    where = f"check #{index}"
+    if not isinstance(name, str) or not name.strip():
+        raise ConvcalcError(f"{where}: key 'name' must be a non-empty string, got {_kind(name)}")
+    where = f"check {name!r} (#{index})"
+    for key in entry:
+        if key not in KEYS:
+            raise ConvcalcError(f"{where}: unknown key {key!r} (expected one of {', '.join(KEYS)})")
+    if "layers" not in entry:
+        raise ConvcalcError(f"{where}: key 'layers' is missing (the stack to check, e.g. \"3x3d2p2\")")
+    if not isinstance(entry["layers"], str):
+        raise ConvcalcError(f"{where}: key 'layers' must be a string such as \"3x3d2p2\", got {_kind(entry['layers'])}")
+    expected = {key: entry[key] for key in EXPECTATIONS if key in entry}
+    if not expected:
+        raise ConvcalcError(f"{where}: expects nothing: give at least one of out, rf, jump, no_gridding")
+    in_size = _size(entry["in"], where, "in", 1) if "in" in entry else None
+    if "out" in expected:
+        if in_size is None:
+            raise ConvcalcError(f"{where}: key 'out' needs key 'in' (the input size)")
+        expected["out"] = _size(expected["out"], where, "out", 1)
+    if "rf" in expected:
+        expected["rf"] = _size(expected["rf"], where, "rf", 1)
+    if "jump" in expected:
+        expected["jump"] = _jump(expected["jump"], where)
+    if "no_gridding" in expected and not isinstance(expected["no_gridding"], bool):
+        raise ConvcalcError(f"{where}: key 'no_gridding' must be true or false, got {_kind(expected['no_gridding'])}")
+    check = Check(index, name, entry["layers"], in_size, expected)
+    # A spec that does not parse makes the file wrong, not the check failed: parse it now.
+    return dataclasses.replace(check, stack=tuple(_parse(check)))
+
+
+def _size(value: Any, where: str, key: str, minimum: int) -> int | tuple[int, ...]:
+    if isinstance(value, str):
+        try:
+            parsed = parse_size(value, key)
+        except SpecError as exc:
+            raise SpecError(f"{where}, key {key!r}: {exc.reason}", exc.text, exc.position) from None
+    elif isinstance(value, list) and value and all(_is_int(v) for v in value):
+        parsed = tuple(value)
+    elif _is_int(value):
+        parsed = value
+    else:
+        raise ConvcalcError(f"{where}: key {key!r} must be a size (256, \"256x256\" or [256, 256]), "
+                            f"got {_kind(value)}")
+    if any(v < minimum for v in (parsed if isinstance(parsed, tuple) else (parsed,))):
+        raise ConvcalcError(f"{where}: key {key!r} must be positive, got {value!r}")
+    return parsed
+
+
+def _jump(value: Any, where: str) -> Fraction | tuple[Fraction, ...]:
+    """A jump: an integer, a float such as 0.5, a fraction string such as \"1/3\", or a list of them."""
+    def one(v: Any) -> Fraction:
+        if _is_int(v) or (isinstance(v, float) and v > 0):
+            return Fraction(v)
+        if isinstance(v, str):
+            try:
+                return Fraction(v)
+            except (ValueError, ZeroDivisionError):
+                pass
+        raise ConvcalcError(f"{where}: key 'jump' must be a number (1, 0.5 or \"1/3\") or a list of them, "
+                            f"got {_kind(v)}")
+
+    return tuple(one(v) for v in value) if isinstance(value, list) and value else one(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a float", list: "an array",
+             dict: "a table"}
+    return f"{names.get(type(value), type(value).__name__)} ({value!r})"
+
+
+def _dims(check: Check) -> int:
+    values = {"in": check.in_size, **{k: v for k, v in check.expected.items() if isinstance(v, tuple)}}
+    return resolve_dims(values)
+
+
+def _parse(check: Check) -> list[Layer]:
+    where = f"check {check.name!r} (#{check.index}), key 'layers'"
+    try:
+        return parse_layers(check.layers, _dims(check))
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc.reason}", exc.text, exc.position) from None
+    except ConvcalcError as exc:
+        raise ConvcalcError(f"{where}: {exc}") from None
+
+
+def run_check(check: Check) -> CheckResult:
+    """Compute what the check expects; a stack PyTorch rejects on its input fails the check."""
+    layers = check.stack or tuple(_parse(check))
+    n = layers[0].dims
+    expected = {key: _per_dim(value, n) for key, value in check.expected.items()}
+    try:
+        stack = receptive_field(layers, check.in_size)
+    except ShapeError as exc:
+        return CheckResult(check, False, expected, {}, str(exc))
+    if stack.rejected is not None:
+        return CheckResult(check, False, expected, {}, stack.rejected[1], stack)
+    actual = {
+        "out": stack.out, "rf": stack.receptive_field, "jump": stack.jump,
+        "no_gridding": all(c.holes == 0 for c in stack.coverage),
+    }
+    actual = {key: actual[key] for key in expected}
+    problems = [_difference(key, expected[key], actual[key], stack) for key in expected
+                if expected[key] != actual[key]]
+    return CheckResult(check, not problems, expected, actual, "; ".join(problems), stack)
+
+
+def run_checks(checks: Sequence[Check]) -> list[CheckResult]:
+    return [run_check(check) for check in checks]
+
+
+def _per_dim(value: Any, dims: int) -> Any:
+    if isinstance(value, bool):
+        return value
+    return tuple(value) if isinstance(value, tuple) else (value,) * dims
+
+
+def _difference(key: str, expected: Any, actual: Any, stack: StackField) -> str:
+    if key == "no_gridding":
+        holes = ", ".join(str(c.holes) for c in stack.coverage)
+        return f"no_gridding: expected no holes, found {holes} holes per dimension in the field"
+    return f"{key}: expected {format_value(expected)}, got {format_value(actual)}"
+
+
+def format_value(value: Any) -> str:
+    """``(256, 256)`` -> ``256x256``; fractions as ``1/2``; booleans as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "x".join(format_value(v) for v in value)
+    if value is None:
+        return "-"
+    return str(value)

@@ -1,0 +1,96 @@
+"""Assertions for pytest (or any test runner): the shapes a project's code assumes, checked exactly.
+
+    from convcalc.testing import assert_output_size, assert_receptive_field, assert_no_gridding
+
+    def test_backbone_shapes():
+        assert_output_size("7x7s2p3,max3s2p1", (224, 224), (56, 56))
+        assert_receptive_field("3x3d1p1,3x3d2p2,3x3d5p5", 17)
+        assert_no_gridding([1, 2, 5])
+
+A failure raises AssertionError whose message names what differs and shows the per-layer table as
+text. Like the rest of the calculator, this imports neither torch nor numpy (rich only on failure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+from .errors import ShapeError
+from .gridding import gridding
+from .layer import Layer
+from .receptive import StackField, receptive_field
+
+Layers = Union[str, Sequence[Layer]]
+Size = Union[int, Sequence[int]]
+
+
+def assert_output_size(layers: Layers, in_size: Size, expected: Size) -> None:
+    """The stack's output size on ``in_size`` equals ``expected`` (a scalar applies to every dimension)."""
+    __tracebackhide__ = True
+    field = receptive_field(layers, in_size)
+    want = _per_dim(expected, field.dims)
+    if field.rejected is not None:
+        raise AssertionError(_report(f"expected output {_fmt(want)}, but PyTorch rejects the stack: "
+                                     f"{field.rejected[1]}", field))
+    if field.out != want:
+        raise AssertionError(_report(f"expected output {_fmt(want)}, got {_fmt(field.out)}", field))
+
+
+def assert_receptive_field(layers: Layers, expected: Size, *, jump: Size | None = None,
+                           in_size: Size | None = None) -> None:
+    """The stack's receptive field (and, if given, its jump) equals ``expected``."""
+    __tracebackhide__ = True
+    try:
+        field = receptive_field(layers, in_size)
+    except ShapeError as exc:
+        raise AssertionError(f"PyTorch rejects the stack: {exc}") from None
+    problems = []
+    if field.receptive_field != _per_dim(expected, field.dims):
+        problems.append(f"expected receptive field {_fmt(_per_dim(expected, field.dims))}, "
+                        f"got {_fmt(field.receptive_field)}")
+    if jump is not None and field.jump != _per_dim(jump, field.dims):
+        problems.append(f"expected jump {_fmt(_per_dim(jump, field.dims))}, got {_fmt(field.jump)}")
+    if problems:
+        raise AssertionError(_report("; ".join(problems), field))
+
+
+def assert_no_gridding(rates: Union[Sequence[int], Layers], kernel_size: int = 3) -> None:
+    """Stacked ``kernel_size``-tap convolutions with these dilation ``rates`` reach every offset of
+    their field; or, given a layer spec or Layers, that stack's field has no holes."""
+    __tracebackhide__ = True
+    if isinstance(rates, str) or (rates and isinstance(rates[0], Layer)):
+        field = receptive_field(rates)  # type: ignore[arg-type]
+        holes = [c.holes for c in field.coverage]
+        if any(holes):
+            raise AssertionError(_report(f"the stack's field has holes: {_fmt(holes)} positions per "
+                                         f"dimension are never seen", field))
+        return
+    report = gridding(rates, kernel_size)  # type: ignore[arg-type]
+    if report.gridding:
+        c = report.coverage
+        repairs = "; ".join(",".join(map(str, s)) for s in report.suggestions) or "none of the same length"
+        raise AssertionError(f"rates {','.join(map(str, report.rates))} grid with {kernel_size}-tap kernels: "
+                             f"{c.holes} of {c.receptive_field} offsets are never reached (gcd {report.gcd}, "
+                             f"HDC M_2 = {report.hdc.M2}); closest hole-free rates: {repairs}")
+
+
+def _per_dim(value: Size, dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+
+
+def _fmt(values: Sequence[object] | None) -> str:
+    return "x".join(map(str, values)) if values is not None else "none"
+
+
+def _report(message: str, field: StackField) -> str:
+    """The message, then the per-layer table as plain text."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from .render import rf_table
+
+    buffer = StringIO()
+    Console(file=buffer, width=120, color_system=None, legacy_windows=False).print(rf_table(field))
+    return f"{message}\n{buffer.getvalue()}"

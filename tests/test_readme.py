@@ -1,0 +1,61 @@
+"""README.md: its set-up commands, its CI example and its pytest example are the real, tested ones."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def fenced_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_the_test_command_is_what_ci_runs():
+    after = README[README.index("<!-- test-command -->"):]
+    command = re.search(r"```sh\n(.*?)\n```", after, flags=re.S).group(1).strip()
+    assert command.startswith("pip install ") and "[torch,test]" in command and "pytest" in command
+    assert "<!-- test-command -->" in README and "test-command" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_install_command_runs_the_main_job():
+    assert "pip install . && convcalc out --in 256 -k 3 -d 2 -p 2" in README
+
+
+def test_github_actions_example_is_the_file_in_the_repo():
+    workflow = (ROOT / "examples" / "github-actions.yml").read_text()
+    assert workflow in README
+    commands = [line.split("run:", 1)[1].strip() for line in workflow.splitlines()
+                if line.strip().startswith("- run: convcalc")]
+    assert commands, "the workflow runs convcalc"
+    for command in commands:
+        args = shlex.split(command)
+        args = [a if a != "convcalc-junit.xml" else str(Path("/tmp") / "convcalc-junit-test.xml") for a in args]
+        result = subprocess.run([sys.executable, "-m", "convcalc", *args[1:]], cwd=ROOT, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def test_pytest_example_is_the_file_in_the_repo():
+    example = (ROOT / "examples" / "test_shapes_example.py").read_text()
+    assert example in README
+
+
+def test_example_check_file_is_shown_and_passes():
+    shapes = (ROOT / "examples" / "shapes.toml").read_text()
+    assert shapes in README
+    result = subprocess.run([sys.executable, "-m", "convcalc", "check", "examples/shapes.toml"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["out", "rf", "gridding", "aspp", "check"])
+def test_every_command_is_documented(command):
+    assert f"## `convcalc {command}`" in README

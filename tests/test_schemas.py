@@ -1,0 +1,83 @@
+"""convcalc/schemas: every command's --json document validates against its JSON Schema (DESIGN.md keys)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+
+jsonschema = pytest.importorskip("jsonschema")
+EXAMPLE = str(Path(__file__).parent.parent / "examples" / "shapes.toml")
+
+
+def schema(name: str) -> dict:
+    """The schema as installed with the package (package data, not the source tree)."""
+    return json.loads((resources.files("convcalc") / "schemas" / f"{name}.schema.json").read_text())
+
+
+def document(*args: str) -> dict:
+    result = CliRunner().invoke(app, [*args, "--json"])
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", ["out", "rf", "gridding", "aspp", "check", "error"])
+def test_schemas_are_valid_json_schema(name):
+    jsonschema.Draft202012Validator.check_schema(schema(name))
+
+
+CASES = [
+    ("out", ["out", "--in", "256", "-k", "3", "-d", "2", "-p", "2"]),
+    ("out", ["out", "--in", "5", "-k", "2", "-s", "2", "-p", "1", "--op", "max", "--ceil", "--dims", "1"]),
+    ("out", ["out", "--in", "8x8x8", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--output-padding", "1"]),
+    ("out", ["out", "--in", "3", "-k", "5"]),
+    ("out", ["out", "--in", "8", "-k", "3", "--expect", "7"]),
+    ("rf", ["rf", "--layers", "3x3d2*3"]),
+    ("rf", ["rf", "--layers", "3x3d2p2*3", "--in", "32", "--unit", "0,5", "--expect-rf", "13"]),
+    ("rf", ["rf", "--layers", "3x3d2,3x3d2", "--in", "8"]),
+    ("rf", ["rf", "--layers", "tconv4s2p1,tconv4s2p1", "--dims", "1"]),
+    ("rf", ["rf", "--layers", "tconv1s2", "--in", "4", "--unit", "1", "--dims", "1"]),
+    ("gridding", ["gridding", "2,2,2"]),
+    ("gridding", ["gridding", ",".join(["2"] * 50)]),
+    ("gridding", ["gridding", "1,2,5", "-k", "5"]),
+    ("aspp", ["aspp", "--in", "65", "--rates", "6,12,18,65"]),
+    ("check", ["check", EXAMPLE]),
+    ("error", ["out", "--in", "8", "-k", "3x"]),
+    ("error", ["rf", "--layers", "3x3q"]),
+    ("error", ["gridding", "0"]),
+    ("error", ["aspp", "--in", "65"]),
+    ("error", ["check", "missing.toml"]),
+]
+VERIFY_CASES = [
+    ("out", ["out", "--in", "64", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--verify"]),
+    ("out", ["out", "--in", "100000", "-k", "3", "--verify"]),
+    ("rf", ["rf", "--layers", "3x3d2*3", "--in", "20", "--verify"]),
+    ("gridding", ["gridding", "1,2,9", "--verify"]),
+    ("aspp", ["aspp", "--in", "33", "--rates", "6,40", "--verify"]),
+    ("check", ["check", EXAMPLE, "--verify"]),
+]
+
+
+@pytest.mark.parametrize("name, args", CASES)
+def test_documents_validate(name, args):
+    jsonschema.validate(document(*args), schema(name))
+
+
+@pytest.mark.parametrize("name, args", VERIFY_CASES)
+def test_verified_documents_validate(name, args):
+    pytest.importorskip("torch")
+    jsonschema.validate(document(*args), schema(name))
+
+
+def test_schemas_reject_a_wrong_document():
+    bad = document("out", "--in", "8", "-k", "3")
+    bad["surprise"] = 1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema("out"))
+    del bad["surprise"], bad["effective_kernel_size"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema("out"))
