@@ -1,11 +1,13 @@
 """The Typer app: thin commands that parse options, call the core and hand the result to render.
 
 Exit codes (DESIGN.md): 0 all good; 1 an expectation or check failed; 2 bad input or a layer PyTorch
-would reject; 3 ``--verify`` found torch disagreeing.
+would reject; 3 ``--verify`` found torch disagreeing; 4 a bug in convcalc (one line; CONVCALC_DEBUG=1
+shows the traceback).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any, Optional
 
@@ -15,9 +17,9 @@ from typer.core import TyperGroup
 from . import __version__
 from .errors import ConvcalcError, ShapeError, SpecError
 from .layer import Layer, resolve_dims
-from .spec import parse_layers, parse_size
+from .spec import parse_layers, parse_shape, parse_size
 
-OK, FAILED, BAD_INPUT, DISAGREES = 0, 1, 2, 3
+OK, FAILED, BAD_INPUT, DISAGREES, INTERNAL_ERROR = 0, 1, 2, 3, 4
 
 OPS = {"conv": "conv", "tconv": "conv_transpose", "conv_transpose": "conv_transpose",
        "max": "max_pool", "max_pool": "max_pool", "avg": "avg_pool", "avg_pool": "avg_pool"}
@@ -37,6 +39,14 @@ class ConvcalcGroup(TyperGroup):
             code = report_error(exc, json_mode="--json" in args)
         except typer.Abort:
             code = 130
+        except Exception as exc:  # a bug in convcalc: one line, and the traceback on request
+            if os.environ.get("CONVCALC_DEBUG"):
+                raise
+            from .render import print_error
+
+            print_error(f"internal error: {type(exc).__name__}: {exc} (a bug in convcalc; run with "
+                        f"CONVCALC_DEBUG=1 for the traceback, and please report it)")
+            code = INTERNAL_ERROR
         code = code if isinstance(code, int) else OK
         if standalone_mode:
             sys.exit(code)
@@ -95,6 +105,16 @@ def _main(
 
 # Shared options: declared once, used by every command that takes them.
 SizeIn = Annotated[str, typer.Option("--in", help="Input size: 256, 256x256 or 224,224 (per dim).")]
+OptionalSizeIn = Annotated[Optional[str], typer.Option(
+    "--in", help="Input size: 256, 256x256 or 224,224 (per dim); or give --shape.")]
+ShapeOpt = Annotated[Optional[str], typer.Option(
+    "--shape", help="Full input shape N x C x spatial: 1x3x256x256, [1, 3, 256, 256] or torch.Size([...]).")]
+OutChannelsOpt = Annotated[Optional[int], typer.Option(
+    "--out-channels", help="Output channels \\[default: the input's] (needs --shape).")]
+GroupsOpt = Annotated[int, typer.Option("--groups", help="Convolution groups (needs --shape).")]
+NoBiasOpt = Annotated[bool, typer.Option("--no-bias", help="No bias parameters (needs --shape).")]
+DtypeOpt = Annotated[str, typer.Option(
+    "--dtype", help="float32, float16, bfloat16 or float64, for the output's bytes (needs --shape).")]
 KernelOpt = Annotated[str, typer.Option("-k", "--kernel-size", help="Kernel size, e.g. 3 or 1x7.")]
 StrideOpt = Annotated[Optional[str], typer.Option(
     "-s", "--stride", help="Stride \\[default: 1; pools: the kernel size].")]
@@ -123,44 +143,65 @@ OUT_EXAMPLES = """\
   convcalc out --in 64 -k 4 -s 2 -p 1 --op tconv --verify
 
   convcalc out --in 256 -k 3 -s 2 -p 1 --expect 128 --json
+
+  convcalc out --shape "torch.Size([1, 3, 256, 256])" -k 3 -p 2 -d 2 --out-channels 64
+
+  convcalc out --shape 8x32x56x56 -k 3 -p 1 --groups 32 --out-channels 64 --dtype float16
 """
 
 
-def layer_from_options(in_text: str, kernel: str, stride: str | None, padding: str, dilation: str,
-                       op: str, output_padding: str, ceil: bool, dims: int | None,
+def layer_from_options(in_value: int | tuple[int, ...], kernel: str, stride: str | None, padding: str,
+                       dilation: str, op: str, output_padding: str, ceil: bool, dims: int | None,
                        ) -> tuple[Layer, tuple[int, ...]]:
     """Parse the shared layer options into a Layer and a per-dimension input size."""
     if op.lower() not in OPS:
         raise ConvcalcError(f"unknown --op {op!r}: expected conv, tconv, max or avg")
     values = {
-        "input size": parse_size(in_text, "--in"),
+        "input size": in_value,
         "kernel_size": parse_size(kernel, "--kernel-size"),
         "stride": parse_size(stride, "--stride") if stride is not None else None,
-        "padding": padding.lower() if padding.lower() in ("same", "valid") else parse_size(padding, "--padding"),
+        "padding": parse_padding(padding, "--padding"),
         "dilation": parse_size(dilation, "--dilation"),
         "output_padding": parse_size(output_padding, "--output-padding"),
     }
     n = resolve_dims(values, dims)
     layer = Layer.build(values["kernel_size"], values["stride"], values["padding"], values["dilation"],
                         op=OPS[op.lower()], output_padding=values["output_padding"], ceil_mode=ceil, dims=n)
-    in_size = values["input size"]
-    return layer, in_size if isinstance(in_size, tuple) else (in_size,) * n
+    return layer, in_value if isinstance(in_value, tuple) else (in_value,) * n
 
 
-def expected_size(text: str | None, dims: int) -> tuple[int, ...] | None:
-    """``--expect`` as one size per dimension (a scalar applies to all)."""
+def input_of(in_text: str | None, shape_text: str | None) -> tuple[int | tuple[int, ...], tuple[int, ...] | None]:
+    """``--in`` or ``--shape`` (N x C x spatial): the spatial input, and the full shape if given."""
+    if shape_text is None:
+        if in_text is None:
+            raise ConvcalcError("give the input size: --in SIZE (e.g. 256x256) or --shape N x C x SIZE "
+                                "(e.g. 1x3x256x256)")
+        return parse_size(in_text, "--in"), None
+    shape = parse_shape(shape_text, "--shape")
+    if len(shape) < 3:
+        raise ConvcalcError(f"--shape {shape_text} has rank {len(shape)}: expected N x C and 1 to 3 spatial sizes")
+    if in_text is not None:
+        spatial = parse_size(in_text, "--in")
+        if (spatial if isinstance(spatial, tuple) else (spatial,) * (len(shape) - 2)) != shape[2:]:
+            raise ConvcalcError(f"--in {in_text} disagrees with the spatial sizes of --shape {shape_text}")
+    return shape[2:], shape
+
+
+def expected_size(text: str | None, dims: int, full: bool = False) -> tuple[int, ...] | None:
+    """``--expect`` as one size per dimension (a scalar applies to all); with ``--shape`` it may also
+    be a full N x C x spatial shape."""
     if text is None:
         return None
-    value = parse_size(text, "--expect")
-    if isinstance(value, tuple) and len(value) != dims:
+    value = parse_shape(text, "--expect") if full and not text.strip().isdigit() else parse_size(text, "--expect")
+    if isinstance(value, tuple) and len(value) not in ((dims, dims + 2) if full else (dims,)):
         raise ConvcalcError(f"--expect has {len(value)} dimensions, the layer has {dims}")
     return value if isinstance(value, tuple) else (value,) * dims
 
 
 @app.command(epilog=OUT_EXAMPLES)
 def out(
-    in_size: SizeIn,
     kernel_size: KernelOpt,
+    in_size: OptionalSizeIn = None,
     stride: StrideOpt = None,
     padding: PaddingOpt = "0",
     dilation: DilationOpt = "1",
@@ -168,16 +209,34 @@ def out(
     output_padding: OutputPaddingOpt = "0",
     ceil: CeilOpt = False,
     dims: DimsOpt = None,
+    shape: ShapeOpt = None,
+    out_channels: OutChannelsOpt = None,
+    groups: GroupsOpt = 1,
+    no_bias: NoBiasOpt = False,
+    dtype: DtypeOpt = "float32",
     expect: ExpectOpt = None,
     verify: VerifyOpt = False,
     device: DeviceOpt = "cpu",
     json_: JsonOpt = False,
 ) -> int:
     """Output size of one layer (Conv, ConvTranspose, MaxPool, AvgPool), with the formula and its numbers."""
-    layer, size = layer_from_options(in_size, kernel_size, stride, padding, dilation, op, output_padding,
-                                     ceil, dims)
-    report = out_report(layer, size, expected_size(expect, layer.dims), verify_device(verify, device))
+    spatial, full = input_of(in_size, shape)
+    layer, size = layer_from_options(spatial, kernel_size, stride, padding, dilation, op, output_padding, ceil,
+                                     dims)
+    channels = channel_options(full, out_channels, groups, not no_bias, dtype)
+    report = out_report(layer, size, expected_size(expect, layer.dims, full is not None),
+                        verify_device(verify, device), full, channels)
     return show_out(report, json_)
+
+
+def channel_options(shape: tuple[int, ...] | None, out_channels: int | None, groups: int, bias: bool,
+                    dtype: str) -> dict[str, Any]:
+    """``--out-channels``, ``--groups``, ``--no-bias`` and ``--dtype``, which need ``--shape``."""
+    given = [name for name, used in (("--out-channels", out_channels is not None), ("--groups", groups != 1),
+                                     ("--no-bias", not bias), ("--dtype", dtype != "float32")) if used]
+    if shape is None and given:
+        raise ConvcalcError(f"{given[0]} needs --shape (N x C x spatial, e.g. 1x3x256x256)")
+    return {"out_channels": out_channels, "groups": groups, "bias": bias, "dtype": dtype.lower()}
 
 
 def verify_device(verify: bool, device: str) -> str | None:
@@ -187,21 +246,31 @@ def verify_device(verify: bool, device: str) -> str | None:
     return device if verify else None
 
 
-def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | None,
-               device: str | None) -> Any:
-    """Our output size (or rejection) and, on a device, torch's answer beside it."""
+def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | None, device: str | None,
+               shape: tuple[int, ...] | None = None, channels: dict[str, Any] | None = None) -> Any:
+    """Our output size (or rejection), the channel side with ``shape``, and torch's answer on a device."""
     from .render import OutReport
 
+    cost = None
     try:
         result, error = layer.output_size(size), None
+        if shape is not None:
+            from .cost import layer_cost
+
+            cost = layer_cost(layer, shape, **(channels or {}))
     except ShapeError as exc:
         result, error = None, str(exc)
     if device is None:
-        return OutReport(layer, size, result, error, expected)
-    from .torchcheck import judge, run_layer
+        return OutReport(layer, size, result, error, expected, cost=cost, shape=shape)
+    from .torchcheck import Channels, judge, run_layer
 
-    answer = run_layer(layer, size, result, device)
-    return OutReport(layer, size, result, error, expected, answer, judge([layer], result, answer))
+    torch_channels = Channels()
+    if shape is not None and channels is not None:
+        out_channels = channels["out_channels"] or shape[1]
+        torch_channels = Channels(shape[0], shape[1], shape[1] if layer.op in ("max_pool", "avg_pool")
+                                  else out_channels, channels["groups"], channels["bias"])
+    answer = run_layer(layer, size, result, device, torch_channels)
+    return OutReport(layer, size, result, error, expected, answer, judge([layer], result, answer, cost), cost, shape)
 
 
 def show_out(report: Any, json_mode: bool) -> int:
@@ -210,12 +279,20 @@ def show_out(report: Any, json_mode: bool) -> int:
 
     rejection = failure = None
     if report.error is not None:
-        rejection = f"{report.layer.torch_name} rejects input {sizes(report.in_size)}: {report.error}"
-    elif report.expected not in (None, report.out):
-        failure = f"expected output {sizes(report.expected)}, got {sizes(report.out)}"
+        rejection = (f"{report.layer.torch_name} rejects input {sizes(report.shape or report.in_size)}: "
+                     f"{report.error}")
+    elif report.expected is not None and report.expected != _comparable(report):
+        failure = f"expected output {sizes(report.expected)}, got {sizes(_comparable(report))}"
     view = out_view(report) if report.error is None or report.answer is not None else None
     return finish(json_mode, out_document(report), view, rejection=rejection, failure=failure,
                   disagrees=report.verdict is not None and not report.verdict.agrees)
+
+
+def _comparable(report: Any) -> tuple[int, ...] | None:
+    """What ``--expect`` compares with: the full output shape when it was given as one."""
+    if report.cost is not None and report.expected is not None and len(report.expected) == len(report.cost.out_shape):
+        return report.cost.out_shape
+    return report.out
 
 
 def finish(json_mode: bool, document: dict[str, Any], view: Any, *, rejection: str | None = None,
@@ -249,17 +326,21 @@ RF_EXAMPLES = """\
 
   convcalc rf --layers "3x3, 3x3 s2, tconv4x4 s2 p1" --pad same --json
 
+  convcalc rf --layers 3x3p1*2,max2,3x3p1*2,max2 --shape 1x3x224x224 --channels 64,64,128,128
+
 [b]Layer specs[/b]: [op] kernel {option} [*count], joined by commas. op: conv (default), tconv, max, avg.
 Options: s<stride> d<dilation> p<padding>|psame|pvalid o<output padding> c (ceil_mode).
 """
 
 LayersOpt = Annotated[str, typer.Option("--layers", "-l", help="The stack, e.g. 3x3d1,3x3d2,3x3d5 (see below).")]
-OptionalSizeIn = Annotated[Optional[str], typer.Option(
+RfSizeIn = Annotated[Optional[str], typer.Option(
     "--in", help="Input size: adds each layer's output size; needed by --unit.")]
 PadOpt = Annotated[Optional[str], typer.Option(
     "--pad", help="Padding of conv layers that give none: same, valid or a size.")]
 UnitOpt = Annotated[Optional[str], typer.Option(
     "--unit", help="Output unit I[,J..]: the input box it sees (needs --in).")]
+ChannelsOpt = Annotated[Optional[str], typer.Option(
+    "--channels", help="Output channels of each conv / tconv in order, e.g. 64,64,128 (needs --shape).")]
 ExpectRfOpt = Annotated[Optional[str], typer.Option(
     "--expect-rf", help="Expected receptive field: exit 1 when it differs.")]
 
@@ -267,26 +348,43 @@ ExpectRfOpt = Annotated[Optional[str], typer.Option(
 @app.command(epilog=RF_EXAMPLES)
 def rf(
     layers: LayersOpt,
-    in_size: OptionalSizeIn = None,
+    in_size: RfSizeIn = None,
     pad: PadOpt = None,
     unit: UnitOpt = None,
     expect_rf: ExpectRfOpt = None,
     dims: DimsOpt = None,
+    shape: ShapeOpt = None,
+    channels: ChannelsOpt = None,
+    no_bias: NoBiasOpt = False,
     verify: VerifyOpt = False,
     json_: JsonOpt = False,
 ) -> int:
     """Receptive field, jump and start of a stack of layers, layer by layer, with its holes."""
     from .receptive import receptive_field, unit_box
 
-    size = parse_size(in_size, "--in") if in_size is not None else None
+    size, full = input_of(in_size, shape) if in_size is not None or shape is not None else (None, None)
     n = resolve_dims({"--in": size}, dims)
     stack = parse_layers(layers, n, parse_padding(pad, "--pad") if pad is not None else None)
     field = receptive_field(stack, size)
     index = per_dim_values(unit, "--unit", field.dims) if unit is not None else None
     boxes = unit_box(field, index) if index is not None else None
     expected = per_dim_values(expect_rf, "--expect-rf", field.dims) if expect_rf is not None else None
-    report = rf_report(stack, field, index, boxes, expected, verify)
+    costs = stack_costs_of(stack, full, channels, not no_bias)
+    report = rf_report(stack, field, index, boxes, expected, verify, costs)
     return show_rf(report, json_)
+
+
+def stack_costs_of(stack: list[Layer], shape: tuple[int, ...] | None, channels: str | None, bias: bool) -> Any:
+    """Per-layer shapes, parameters and MACs with ``--shape`` (and ``--channels``), else None."""
+    if shape is None:
+        if channels is not None or not bias:
+            raise ConvcalcError(f"{'--channels' if channels is not None else '--no-bias'} needs --shape "
+                                f"(N x C x spatial, e.g. 1x3x224x224)")
+        return None
+    from .cost import stack_costs
+
+    values = parse_rates(channels, "--channels") if channels is not None else None
+    return stack_costs(stack, shape, values, bias)
 
 
 def parse_padding(text: str, name: str) -> int | tuple[int, ...] | str:
@@ -302,12 +400,13 @@ def per_dim_values(text: str, name: str, dims: int) -> tuple[int, ...]:
     return value if isinstance(value, tuple) else (value,) * dims
 
 
-def rf_report(stack: list[Layer], field: Any, unit: Any, boxes: Any, expected: Any, verify: bool) -> Any:
+def rf_report(stack: list[Layer], field: Any, unit: Any, boxes: Any, expected: Any, verify: bool,
+              costs: Any = None) -> Any:
     """The report for `convcalc rf`; with --verify, torch runs the stack and measures its field."""
     from .render import RfReport
 
     if not verify:
-        return RfReport(field, unit, boxes, expected)
+        return RfReport(field, unit, boxes, expected, costs=costs)
     from .torchcheck import judge, measure_field, run_stack
 
     answer = verdict = None
@@ -315,7 +414,7 @@ def rf_report(stack: list[Layer], field: Any, unit: Any, boxes: Any, expected: A
         ran = stack[:len(field.layers)] if field.rejected is None else stack[:field.rejected[0]]
         answer = run_stack(ran, field.in_size, [f.out for f in field.layers])
         verdict = judge(ran, field.out, answer)
-    return RfReport(field, unit, boxes, expected, answer, verdict, measure_field(stack))
+    return RfReport(field, unit, boxes, expected, answer, verdict, measure_field(stack), costs)
 
 
 def show_rf(report: Any, json_mode: bool) -> int:

@@ -20,6 +20,7 @@ from .spec import format_layer
 if TYPE_CHECKING:  # the out path loads none of these: they are imported where they are used
     from .aspp import Branch
     from .checks import CheckResult
+    from .cost import LayerCost
     from .gridding import Coverage, GriddingReport
     from .receptive import LayerField, StackField, UnitBox, UnitField
     from .torchcheck import CheckVerify, MeasuredField, TapCount, TorchAnswer, Verdict
@@ -86,6 +87,8 @@ class OutReport:
     expected: tuple[int, ...] | None = None
     answer: TorchAnswer | None = None
     verdict: Verdict | None = None
+    cost: LayerCost | None = None
+    shape: tuple[int, ...] | None = None  # N x C x spatial, with --shape
 
 
 def out_table(report: OutReport) -> Table:
@@ -193,6 +196,8 @@ def verify_lines(answer: TorchAnswer | None, verdict: Verdict | None, ours: str)
         return []
     how = "eager" if answer.eager else "meta device"
     theirs = sizes(answer.out) if answer.out is not None else f"rejects it: {answer.error}"
+    if answer.out_shape is not None and "parameters" in ours:
+        theirs = f"{sizes(answer.out_shape)}, {answer.params:,} parameters"
     word = "agrees" if verdict.agrees else "DISAGREES"
     lines = [line(f"PyTorch {answer.version} ({answer.device}, {how}): {theirs}"),
              line(f"convcalc: {ours} -> {word}", "green" if verdict.agrees else "bold red")]
@@ -206,9 +211,39 @@ def out_view(report: OutReport) -> Group:
     if report.out is not None:
         parts += [line(text) for text in formula_lines(report.layer, report.in_size, report.out)]
         parts += [line(text, "dim") for text in keep_size_lines(report.layer)]
+    if report.cost is not None:
+        parts += cost_lines(report.cost)
     ours = sizes(report.out) if report.out is not None else "rejects it"
+    if report.cost is not None and report.answer is not None and report.answer.out_shape is not None:
+        ours = f"{sizes(report.cost.out_shape)}, {report.cost.params:,} parameters"
     parts += verify_lines(report.answer, report.verdict, ours)
     return Group(*parts)
+
+
+def cost_lines(cost: LayerCost) -> list[Text]:
+    """The channel side: full shapes, what each group sees, parameters, MACs and output memory."""
+    from .cost import describe_groups
+
+    lines = [line(f"shape {sizes(cost.shape)} -> {sizes(cost.out_shape)}", "bold")]
+    if cost.layer.op in POOLS:
+        lines.append(line("pooling keeps the channels; no parameters, no multiply-accumulates (as torchinfo and "
+                          "fvcore count)"))
+    else:
+        lines.append(line(describe_groups(cost.in_channels, cost.out_channels, cost.groups)))
+        weight = cost.params - (cost.out_channels if cost.bias else 0)
+        bias = f" + bias {cost.out_channels:,}" if cost.bias else ", no bias"
+        lines.append(line(f"parameters {cost.params:,} (weight {weight:,}{bias})"))
+        lines.append(line(f"MACs {cost.macs:,} for one forward pass of the batch (fvcore's count; FLOPs = 2 x MACs "
+                          f"= {2 * cost.macs:,}; torchinfo's mult-adds {cost.torchinfo_mult_adds:,})"))
+    lines.append(line(f"output activations {_bytes(cost.out_bytes)} as {cost.dtype}"))
+    return lines
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
 
 
 def out_document(report: OutReport) -> dict[str, Any]:
@@ -232,14 +267,20 @@ def out_document(report: OutReport) -> dict[str, Any]:
         doc["error"] = report.error
     if report.expected is not None:
         doc["expected"] = list(report.expected)
+    if report.cost is not None:
+        cost = report.cost
+        doc.update(shape=list(cost.shape), out_shape=list(cost.out_shape), groups=cost.groups, bias=cost.bias,
+                   params=cost.params, macs=cost.macs, torchinfo_mult_adds=cost.torchinfo_mult_adds,
+                   dtype=cost.dtype, out_bytes=cost.out_bytes)
     if report.answer is not None and report.verdict is not None:
-        doc["verify"] = verify_document(report.answer, report.verdict)
+        doc["verify"] = verify_document(report.answer, report.verdict, report.cost is not None)
     return doc
 
 
-def verify_document(answer: TorchAnswer, verdict: Verdict) -> dict[str, Any]:
-    """The ``verify`` object: torch's version, device and answer, and whether it agrees."""
-    return {
+def verify_document(answer: TorchAnswer, verdict: Verdict, channels: bool = False) -> dict[str, Any]:
+    """The ``verify`` object: torch's version, device and answer, and whether it agrees; with
+    ``channels`` also torch's full output shape and parameter count."""
+    doc = {
         "torch": answer.version,
         "device": answer.device,
         "eager": answer.eager,
@@ -248,6 +289,10 @@ def verify_document(answer: TorchAnswer, verdict: Verdict) -> dict[str, Any]:
         "agrees": verdict.agrees,
         "note": " ".join(n for n in (answer.note, verdict.caveat) if n) or None,
     }
+    if channels:
+        doc["out_shape"] = list(answer.out_shape) if answer.out_shape is not None else None
+        doc["params"] = answer.params
+    return doc
 
 
 MAX_TABLE_ROWS = 200
@@ -287,18 +332,25 @@ class RfReport:
     answer: TorchAnswer | None = None
     verdict: Verdict | None = None
     measured: MeasuredField | None = None
+    costs: tuple[LayerCost, ...] | None = None
 
 
-def rf_table(field: StackField) -> Table:
-    """One row per layer: spec, op, effective kernel, stride, jump, receptive field, start (and out)."""
+def rf_table(field: StackField, costs: Sequence[LayerCost] | None = None) -> Table:
+    """One row per layer: spec, op, effective kernel, stride, jump, receptive field, start (and out);
+    with ``costs`` the full output shape, parameters and MACs instead of the output size."""
     table = Table(title="receptive field, layer by layer", title_justify="left")
     columns = ["#", "spec", "op", "eff. kernel", "stride", "jump", "rf", "start"]
-    if field.in_size is not None:
+    if costs is not None:
+        columns += ["out shape", "params", "MACs"]
+    elif field.in_size is not None:
         columns.append("out")
     for name in columns:
-        table.add_column(name, justify="left" if name in ("spec", "op") else "right",
-                         style="bold" if name == "rf" else None)
-    if field.in_size is not None:
+        text = name in ("spec", "op")
+        table.add_column(name, justify="left" if text else "right", style="bold" if name == "rf" else None,
+                         overflow="fold", no_wrap=text)
+    if costs is not None and costs:
+        table.add_row("", "input", "", "", "", "1", "1", "0", sizes(costs[0].shape), "", "")
+    elif field.in_size is not None:
         table.add_row("", "input", "", "", "", "1", "1", "0", sizes(field.in_size))
     rows: list[LayerField | None] = list(field.layers)
     hidden = len(rows) - MAX_TABLE_ROWS  # the JSON document keeps every layer
@@ -312,7 +364,10 @@ def rf_table(field: StackField) -> Table:
         row = [str(f.index), format_layer(f.layer), f.layer.torch_name, per_dim_text(f.layer.effective_kernel_size),
                per_dim_text(f.layer.stride), per_dim_text(f.jump), per_dim_text(f.receptive_field),
                per_dim_text(f.start)]
-        if field.in_size is not None:
+        if costs is not None:
+            cost = costs[f.index - 1]
+            row += [sizes(cost.out_shape), f"{cost.params:,}", f"{cost.macs:,}"]
+        elif field.in_size is not None:
             row.append(sizes(f.out))
         table.add_row(*row)
     return table
@@ -363,7 +418,7 @@ def measured_lines(measured: MeasuredField) -> list[Text]:
 def rf_view(report: RfReport) -> Group:
     """The table, the totals, the holes, the unit box and the torch checks, for a terminal."""
     field = report.field
-    parts: list[Any] = [rf_table(field)]
+    parts: list[Any] = [rf_table(field, report.costs)]
     if field.rejected is not None:
         parts.append(line(f"the stack stops before layer {field.rejected[0]}, which PyTorch rejects on this "
                           f"input; the totals are those of the layers above", "yellow"))
@@ -373,6 +428,11 @@ def rf_view(report: RfReport) -> Group:
         parts.append(line("* transposed convolutions: the receptive field differs between output positions; the "
                           "largest is shown (exact), jump and start are the average placement", "dim"))
     parts += coverage_lines(field.coverage)
+    if report.costs:
+        params, macs = sum(c.params for c in report.costs), sum(c.macs for c in report.costs)
+        parts.append(line(f"parameters {params:,}, MACs {macs:,} for one forward pass of the batch (fvcore's "
+                          f"count; FLOPs = 2 x MACs), output {sizes(report.costs[-1].out_shape)} "
+                          f"({_bytes(report.costs[-1].out_bytes)} as float32)"))
     if report.unit is not None and report.boxes is not None:
         parts += unit_lines(report.unit, report.boxes)
     if report.answer is not None and report.verdict is not None:
@@ -395,6 +455,9 @@ def rf_document(report: RfReport) -> dict[str, Any]:
             "start": [json_number(s) for s in f.start]}
         if field.in_size is not None:
             entry["out"] = list(f.out) if f.out is not None else None
+        if report.costs is not None:
+            cost = report.costs[f.index - 1]
+            entry.update(out_shape=list(cost.out_shape), params=cost.params, macs=cost.macs)
         layers.append(entry)
     doc: dict[str, Any] = {
         "schema": "convcalc.rf/1",
@@ -410,6 +473,9 @@ def rf_document(report: RfReport) -> dict[str, Any]:
     if field.in_size is not None:
         doc["in"] = list(field.in_size)
         doc["out"] = list(field.out) if field.out is not None else None
+    if report.costs is not None:
+        doc.update(shape=list(report.costs[0].shape) if report.costs else None,
+                   params=sum(c.params for c in report.costs), macs=sum(c.macs for c in report.costs))
     if field.rejected is not None:
         doc["error"] = field.rejected[1]
         doc["rejected_layer"] = field.rejected[0]

@@ -420,3 +420,27 @@ def _format_size(values: tuple[int, ...], full: bool = False) -> str:
     if not full and len(set(values)) == 1:
         return str(values[0])
     return "x".join(map(str, values))
+
+
+# -- full tensor shapes ------------------------------------------------------------------------------------
+
+_SHAPE_WRAPPERS = (("torch.size(", ")"), ("[", "]"), ("(", ")"))
+
+
+def parse_shape(text: str, name: str = "--shape") -> tuple[int, ...]:
+    """A full shape as people paste it: ``1x3x256x256``, ``[1, 3, 256, 256]`` or
+    ``torch.Size([1, 3, 256, 256])``; errors point into the text as typed."""
+    start, end = 0, len(text)
+    for opening, closing in _SHAPE_WRAPPERS:
+        inner = text[start:end]
+        stripped = inner.strip()
+        if stripped.lower().startswith(opening) and stripped.endswith(closing):
+            start += inner.index(stripped[0]) + len(opening)
+            end = start + len(stripped) - len(opening) - len(closing)
+    try:
+        value = parse_size(text[start:end], name)
+    except SpecError as exc:
+        raise SpecError(exc.reason, text, (exc.position or 0) + start if exc.text is not None else start) from None
+    if not isinstance(value, tuple):
+        raise SpecError(f"{name}: a shape has N, C and spatial sizes, e.g. 1x3x256x256; got one number", text, 0)
+    return value

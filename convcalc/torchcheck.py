@@ -34,6 +34,25 @@ class TorchAnswer:
     error: str | None
     eager: bool = True
     note: str | None = None
+    out_shape: tuple[int, ...] | None = None
+    params: int | None = None
+
+
+@dataclass(frozen=True)
+class Channels:
+    """The channel side of the torch layers built: batch, channels in and out, groups, bias."""
+
+    batch: int = 1
+    in_channels: int = 1
+    out_channels: int = 1
+    groups: int = 1
+    bias: bool = False
+
+    def scale(self, op: str) -> int:
+        """Multiply-accumulates per output (input, for a transposed conv) position and tap."""
+        if op in ("max_pool", "avg_pool"):
+            return self.batch * self.in_channels
+        return self.batch * self.in_channels * (self.out_channels // self.groups)
 
 
 @dataclass(frozen=True)
@@ -69,38 +88,42 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def build_module(layer: Layer) -> Any:
-    """The torch.nn layer matching ``layer``: 1 channel in and out, no bias."""
+def build_module(layer: Layer, channels: Channels = Channels()) -> Any:
+    """The torch.nn layer matching ``layer``: by default 1 channel in and out, no bias."""
     torch = import_torch()
     nn = torch.nn
     n = layer.dims
-    padding = layer.padding
+    c = channels
     if layer.op == "conv":
-        return getattr(nn, f"Conv{n}d")(1, 1, layer.kernel_size, layer.stride, padding, layer.dilation,
-                                        bias=False)
+        return getattr(nn, f"Conv{n}d")(c.in_channels, c.out_channels, layer.kernel_size, layer.stride,
+                                        layer.padding, layer.dilation, groups=c.groups, bias=c.bias)
     if layer.op == "conv_transpose":
-        return getattr(nn, f"ConvTranspose{n}d")(1, 1, layer.kernel_size, layer.stride, padding,
-                                                 layer.output_padding, bias=False, dilation=layer.dilation)
+        return getattr(nn, f"ConvTranspose{n}d")(c.in_channels, c.out_channels, layer.kernel_size, layer.stride,
+                                                 layer.padding, layer.output_padding, groups=c.groups, bias=c.bias,
+                                                 dilation=layer.dilation)
     if layer.op == "max_pool":
-        return getattr(nn, f"MaxPool{n}d")(layer.kernel_size, layer.stride, padding, layer.dilation,
+        return getattr(nn, f"MaxPool{n}d")(layer.kernel_size, layer.stride, layer.padding, layer.dilation,
                                            ceil_mode=layer.ceil_mode)
-    return getattr(nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, padding, ceil_mode=layer.ceil_mode)
+    return getattr(nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
 
 
-def eager_refusal(layers: Sequence[Layer], in_size: tuple[int, ...],
-                  sizes: Sequence[tuple[int, ...]] = ()) -> str | None:
+def eager_refusal(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence[tuple[int, ...]] = (),
+                  channels: Channels = Channels()) -> str | None:
     """Why running ``layers`` eagerly on ``in_size`` would be too big (None when small enough).
 
-    ``sizes`` are convcalc's output sizes of the layers (as far as it accepts them).
+    ``sizes`` are convcalc's output sizes of the layers (as far as it accepts them); ``channels``
+    scale the tensors and the work.
     """
     tensors = [in_size, *sizes]
-    biggest = max(math.prod(t) for t in tensors) * FLOAT32_BYTES
+    per_position = [channels.batch * channels.in_channels] + [channels.batch * channels.out_channels] * len(sizes)
+    elements = [math.prod(t) * c for t, c in zip(tensors, per_position)]
+    biggest = max(elements) * FLOAT32_BYTES
     if biggest > EAGER_LIMIT_BYTES:
-        which = "input" if math.prod(in_size) * FLOAT32_BYTES == biggest else "output"
+        which = "input" if elements[0] * FLOAT32_BYTES == biggest else "output"
         return (f"the {which} tensor would take {_mib(biggest)} (limit {_mib(EAGER_LIMIT_BYTES)}): "
                 f"checked on the meta device, shape only (the meta device accepts some layers CPU rejects)")
     macs = sum(math.prod(inp if layer.op == "conv_transpose" else out) * math.prod(layer.kernel_size)
-               for layer, inp, out in zip(layers, tensors, tensors[1:]))
+               * channels.scale(layer.op) for layer, inp, out in zip(layers, tensors, tensors[1:]))
     if macs > EAGER_LIMIT_MACS:
         return (f"running it would take {macs:.3g} multiply-accumulates (limit {EAGER_LIMIT_MACS:.3g}): "
                 f"checked on the meta device, shape only (the meta device accepts some layers CPU rejects)")
@@ -108,41 +131,48 @@ def eager_refusal(layers: Sequence[Layer], in_size: tuple[int, ...],
 
 
 def run_stack(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence[tuple[int, ...]] = (),
-              device: str = "cpu") -> TorchAnswer:
+              device: str = "cpu", channels: Channels = Channels()) -> TorchAnswer:
     """Run the torch layers for ``layers`` in turn on zeros of ``in_size``; report the final size or error.
 
     ``sizes`` (convcalc's output sizes) size the work: tensors over 256 MiB, or more than 2**30
-    multiply-accumulates, go to the meta device instead.
+    multiply-accumulates, go to the meta device instead. ``channels`` apply to every layer (one
+    layer with ``--shape``; a stack is run with one channel).
     """
     torch = import_torch()
     device = resolve_device(device)
-    refusal = eager_refusal(layers, in_size, sizes)
+    refusal = eager_refusal(layers, in_size, sizes, channels)
     where = "meta" if refusal else device
     try:
-        model = torch.nn.Sequential(*(build_module(layer) for layer in layers)).to(where)
-        x = torch.zeros(1, 1, *in_size, device=where)
+        model = torch.nn.Sequential(*(build_module(layer, channels) for layer in layers)).to(where)
+        params = sum(p.numel() for p in model.parameters())
+        x = torch.zeros(channels.batch, channels.in_channels, *in_size, device=where)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. 'same' with an even kernel copies the input
-            shape = tuple(model(x).shape[2:])
+            shape = tuple(model(x).shape)
     except (RuntimeError, ValueError, TypeError) as exc:
         return TorchAnswer(torch.__version__, where, None, _first_line(exc), not refusal, refusal)
-    return TorchAnswer(torch.__version__, where, shape, None, not refusal, refusal)
+    return TorchAnswer(torch.__version__, where, shape[2:], None, not refusal, refusal, shape, params)
 
 
 def run_layer(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...] | None = None,
-              device: str = "cpu") -> TorchAnswer:
+              device: str = "cpu", channels: Channels = Channels()) -> TorchAnswer:
     """:func:`run_stack` for one layer; ``out`` is convcalc's output size, if it has one."""
-    return run_stack([layer], in_size, [out] if out else [], device)
+    return run_stack([layer], in_size, [out] if out else [], device, channels)
 
 
-def judge(layers: Sequence[Layer], ours: tuple[int, ...] | None, answer: TorchAnswer) -> Verdict:
-    """Agreement of our final size (None: we reject) with torch's, accept/reject included.
+def judge(layers: Sequence[Layer], ours: tuple[int, ...] | None, answer: TorchAnswer, cost: Any = None) -> Verdict:
+    """Agreement of our final size (None: we reject) with torch's, accept/reject included; with a
+    ``cost`` (convcalc.cost.LayerCost) the full output shape and the parameter count too.
 
     Two differences are not disagreements: eager conv_transpose in 2-d/3-d returns an empty tensor
     when one output dimension is exactly 0 and another is positive (convcalc rejects every size
     below 1), and the meta device, used for inputs too large to run, does not make every check.
     """
     if ours == answer.out:
+        if cost is not None and ours is not None and (cost.out_shape, cost.params) != (answer.out_shape,
+                                                                                      answer.params):
+            return Verdict(False, f"torch: shape {answer.out_shape}, {answer.params} parameters; convcalc: "
+                                  f"shape {cost.out_shape}, {cost.params} parameters")
         return Verdict(True)
     if ours is None and answer.out is not None:
         if not answer.eager:
@@ -265,15 +295,18 @@ def measurement_setup(layers: Sequence[Layer]
                  for d in range(len(size)))
     while math.prod(size) <= MEASURE_LIMIT_ELEMENTS:
         field = receptive_field(layers, size)
+        short = set(range(len(size)))  # a stack PyTorch rejects needs a larger input in some dimension
         if field.rejected is None:
             unit = _central_unit(field, phases)
             predicted = unit_field(field, unit)
             sizes = [size] + [f.out for f in field.layers]
-            if all(MEASURE_MARGIN <= p.first and p.last < n - MEASURE_MARGIN for p, n in zip(predicted, size)) \
-                    and _clear_of_padding(layers, sizes, unit):
+            short = {d for d, (p, n) in enumerate(zip(predicted, size))
+                     if not MEASURE_MARGIN <= p.first <= p.last < n - MEASURE_MARGIN}
+            short |= _touching_padding(layers, sizes, unit)
+            if not short:
                 _check_work(layers, sizes)
                 return size, unit, predicted, field.out
-        size = tuple(2 * n for n in size)
+        size = tuple(2 * n if d in short else n for d, n in enumerate(size))
     raise ConvcalcError(f"the stack is too large to measure by gradient (an input of {_fmt(size)} would be "
                         f"needed; the limit is {MEASURE_LIMIT_ELEMENTS:,} positions)")
 
@@ -302,12 +335,13 @@ def _central_unit(field: Any, phases: int) -> tuple[int, ...]:
     return tuple(c for c in chosen if c is not None)
 
 
-def _clear_of_padding(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]], unit: tuple[int, ...]) -> bool:
-    """Whether the indices ``unit`` reads stay inside every intermediate feature map.
+def _touching_padding(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]], unit: tuple[int, ...]) -> set[int]:
+    """The dimensions along which the indices ``unit`` reads reach an intermediate feature map's padding.
 
     The computed field assumes unbounded feature maps; a path through an intermediate layer's padding
     carries no gradient, so the measured unit must keep clear of them all.
     """
+    touching = set()
     for dim, index in enumerate(unit):
         low, high = index, index
         for layer, size in zip(reversed(layers), reversed(sizes[:-1])):
@@ -317,8 +351,9 @@ def _clear_of_padding(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]],
             else:
                 low, high = low * s - p, high * s - p + d * (k - 1)
             if low < 0 or high >= size[dim]:
-                return False
-    return True
+                touching.add(dim)
+                break
+    return touching
 
 
 def _fmt(values: Sequence[int]) -> str:

@@ -188,8 +188,9 @@ OUT_VOCABULARY = ["--in", "-k", "--kernel-size", "-s", "-p", "-d", "--op", "--ou
                   "--dims", "--expect", "--json", "--stride", "--padding", "--dilation"]
 VOCABULARY = {
     "check": ["--json", "--junit-xml", EXAMPLE_FILE, "/dev/null", "pyproject.toml"],
-    "out": OUT_VOCABULARY,
-    "rf": ["--layers", "-l", "--in", "--pad", "--unit", "--expect-rf", "--dims", "--json"],
+    "out": OUT_VOCABULARY + ["--shape", "--out-channels", "--groups", "--no-bias", "--dtype"],
+    "rf": ["--layers", "-l", "--in", "--pad", "--unit", "--expect-rf", "--dims", "--json", "--shape", "--channels",
+           "--no-bias"],
     "gridding": ["-k", "--exit-zero", "--json"],
     "aspp": ["--in", "--rates", "-k", "--json"],
 }
@@ -245,7 +246,7 @@ def test_verify_of_a_rejection_shows_what_torch_says():
 def test_verify_disagreement_exits_3(monkeypatch):
     from convcalc import torchcheck
 
-    monkeypatch.setattr(torchcheck, "run_layer", lambda layer, size, out, device: torchcheck.TorchAnswer(
+    monkeypatch.setattr(torchcheck, "run_layer", lambda layer, size, out, device, channels: torchcheck.TorchAnswer(
         "9.9", "cpu", (7, 7), None))
     result = invoke("out", "--in", "8", "-k", "3", "--verify")
     assert result.exit_code == 3
@@ -699,3 +700,139 @@ def test_check_verify_disagreement_exits_3(monkeypatch):
     result = invoke("check", EXAMPLE_FILE, "--verify")
     assert result.exit_code == 3
     assert "PyTorch cross-check of 5 checks -> DISAGREES" in result.stdout
+
+
+# == channels, groups and cost (out --shape) ==============================================================
+
+COST_KEYS = {"shape", "out_shape", "groups", "bias", "params", "macs", "torchinfo_mult_adds", "dtype", "out_bytes"}
+
+
+@pytest.mark.parametrize("shape", ["1x3x256x256", "[1, 3, 256, 256]", "torch.Size([1, 3, 256, 256])",
+                                   "(1,3,256,256)"])
+def test_shape_as_pasted(shape):
+    document = out_json("--shape", shape, "-k", "3", "-p", "2", "-d", "2", "--out-channels", "64")
+    assert set(document) == OUT_KEYS | COST_KEYS
+    assert document["out_shape"] == [1, 64, 256, 256] and document["in"] == [256, 256]
+    assert (document["params"], document["macs"]) == (1792, 113_246_208)
+    assert document["out_bytes"] == 64 * 256 * 256 * 4
+
+
+def test_shape_table_lines():
+    result = invoke("out", "--shape", "1x3x256x256", "-k", "3", "-p", "2", "-d", "2", "--out-channels", "64")
+    assert result.exit_code == 0
+    for text in ("shape 1x3x256x256 -> 1x64x256x256",
+                 "groups=1 on 3 -> 64 channels: 1 group of 3 input channels, each producing 64",
+                 "parameters 1,792 (weight 1,728 + bias 64)",
+                 "MACs 113,246,208 for one forward pass of the batch (fvcore's count; FLOPs = 2 x MACs = "
+                 "226,492,416; torchinfo's mult-adds 117,440,512)",
+                 "output activations 16.0 MiB (16,777,216 bytes) as float32"):
+        assert text in result.stdout
+
+
+def test_out_channels_default_to_the_input_and_no_bias():
+    document = out_json("--shape", "2x16x32x32", "-k", "3", "-p", "1", "--no-bias")
+    assert document["out_shape"] == [2, 16, 32, 32] and document["params"] == 16 * 16 * 9
+    assert document["bias"] is False
+
+
+def test_grouped_and_depthwise():
+    result = invoke("out", "--shape", "1x10x8x8", "-k", "3", "--groups", "2", "--out-channels", "20")
+    assert "groups=2 on 10 -> 20 channels: 2 groups of 5 input channels, each producing 10" in result.stdout
+    depthwise = invoke("out", "--shape", "8x32x56x56", "-k", "3", "-p", "1", "--groups", "32", "--out-channels", "64")
+    assert "32 groups of 1 input channel, each producing 2; depthwise, depth multiplier 2" in depthwise.stdout
+
+
+def test_transposed_and_pooled_shapes():
+    tconv = out_json("--shape", "2x8x16x16", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--groups", "2",
+                     "--out-channels", "4")
+    assert tconv["out_shape"] == [2, 4, 32, 32] and (tconv["params"], tconv["macs"]) == (260, 131_072)
+    assert tconv["torchinfo_mult_adds"] == 532_480
+    pool = out_json("--shape", "4x16x32x32", "-k", "3", "-s", "2", "-p", "1", "--op", "max")
+    assert pool["out_shape"] == [4, 16, 16, 16] and (pool["params"], pool["macs"]) == (0, 0)
+
+
+def test_dtype_and_expect_with_full_shapes():
+    document = out_json("--shape", "1x3x64x64", "-k", "3", "-p", "1", "--dtype", "float16", "--out-channels", "8")
+    assert document["out_bytes"] == 8 * 64 * 64 * 2 and document["dtype"] == "float16"
+    assert invoke("out", "--shape", "1x3x64x64", "-k", "3", "--expect", "1x3x62x62").exit_code == 0
+    assert invoke("out", "--shape", "1x3x64x64", "-k", "3", "--expect", "62").exit_code == 0
+    failed = invoke("out", "--shape", "1x3x64x64", "-k", "3", "--expect", "1x4x62x62")
+    assert failed.exit_code == 1 and "expected output 1x4x62x62, got 1x3x62x62" in failed.stderr
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--shape", "1x10x8x8", "-k", "3", "--groups", "3", "--out-channels", "12"],
+     ["Conv2d rejects input 1x10x8x8: in_channels must be divisible by groups"]),
+    (["--shape", "1x12x8x8", "-k", "3", "--groups", "3", "--out-channels", "10"],
+     ["out_channels must be divisible by groups"]),
+    (["--shape", "1x0x8x8", "-k", "3"], ["channels C must be a positive integer"]),
+    (["--shape", "1x3x8x8", "-k", "3x3x3"], ["disagree on the number of dimensions"]),
+    (["--shape", "1x3x8x8", "-k", "3", "--dims", "3"], ["input size has 2 dimensions but dims is 3"]),
+    (["--shape", "3x8", "-k", "3"], ["--shape 3x8 has rank 2"]),
+    (["--shape", "1x3x8x8", "--in", "9", "-k", "3"], ["--in 9 disagrees with the spatial sizes"]),
+    (["--in", "8", "-k", "3", "--out-channels", "4"], ["--out-channels needs --shape"]),
+    (["--in", "8", "-k", "3", "--no-bias"], ["--no-bias needs --shape"]),
+    (["--shape", "1x3x8x8", "-k", "3", "--dtype", "int8"], ["unknown dtype 'int8'"]),
+    (["--shape", "1x3x8x8", "-k", "2", "--op", "max", "--out-channels", "4"], ["pooling keeps the channels"]),
+    (["--shape", "[1, 3, x]", "-k", "3"], ["--shape: expected a number, got 'x'"]),
+    (["-k", "3"], ["give the input size: --in SIZE"]),
+])
+def test_shape_bad_input(args, needles):
+    assert_one_error_line(invoke("out", *args), *needles)
+
+
+def test_shape_verify_compares_shape_and_parameters():
+    pytest.importorskip("torch")
+    result = invoke("out", "--shape", "8x32x56x56", "-k", "3", "-p", "1", "--groups", "32", "--out-channels", "64",
+                    "--verify")
+    assert result.exit_code == 0
+    assert "PyTorch 2" in result.stdout and ": 8x64x56x56, 640 parameters" in result.stdout
+    assert "convcalc: 8x64x56x56, 640 parameters -> agrees" in result.stdout
+    document = out_json("--shape", "2x8x16x16", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--verify")
+    assert document["verify"]["out_shape"] == [2, 8, 32, 32] and document["verify"]["params"] == 8 * 8 * 16 + 8
+    rejected = invoke("out", "--shape", "1x10x8x8", "-k", "3", "--groups", "3", "--out-channels", "12", "--verify")
+    assert rejected.exit_code == 2
+    assert "rejects it: ValueError: in_channels must be divisible by groups" in rejected.stdout
+
+
+def test_rf_with_shape_and_channels():
+    vgg_start = "3x3p1*2,max2,3x3p1*2,max2"
+    document = rf_json("--layers", vgg_start, "--shape", "1x3x224x224", "--channels", "64,64,128,128")
+    assert [layer["params"] for layer in document["layers"]] == [1792, 36928, 0, 73856, 147584, 0]
+    assert document["layers"][-1]["out_shape"] == [1, 128, 56, 56]
+    assert document["params"] == 260_160 and document["shape"] == [1, 3, 224, 224]
+    result = runner.invoke(app, ["rf", "--layers", vgg_start, "--shape", "1x3x224x224", "--channels",
+                                 "64,64,128,128"], env={"COLUMNS": "160"})
+    assert "parameters 260,160, MACs 4,710,924,288 for one forward pass of the batch" in result.stdout
+    assert table_rows(result.stdout)[2][-3:] == ["1x64x224x224", "36,928", "1,849,688,064"]
+
+
+def test_rf_shape_without_channels_keeps_them():
+    document = rf_json("--layers", "3x3p1,max2", "--shape", "2x16x32x32", "--no-bias")
+    assert document["layers"][-1]["out_shape"] == [2, 16, 16, 16] and document["params"] == 16 * 16 * 9
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--layers", "3,max2,3", "--shape", "1x3x32x32", "--channels", "8"],
+     ["--channels has 1 values for the stack's 2 convolutions"]),
+    (["--layers", "3", "--channels", "8"], ["--channels needs --shape"]),
+    (["--layers", "3", "--no-bias"], ["--no-bias needs --shape"]),
+    (["--layers", "3", "--shape", "1x3x32x32", "--channels", "0"], ["out_channels must be a positive integer"]),
+])
+def test_rf_channels_bad_input(args, needles):
+    assert_one_error_line(invoke("rf", *args), *needles)
+
+
+def test_internal_errors_are_one_line_exit_4_and_traceback_on_request(monkeypatch):
+    from convcalc import layer
+
+    def broken(self, size):
+        raise TypeError("simulated bug")
+
+    monkeypatch.setattr(layer.Layer, "output_size", broken)
+    result = invoke("out", "--in", "8", "-k", "3")
+    assert result.exit_code == 4
+    assert result.stderr.startswith("error: internal error: TypeError: simulated bug (a bug in convcalc")
+    assert "Traceback" not in result.output
+    monkeypatch.setenv("CONVCALC_DEBUG", "1")
+    assert isinstance(invoke("out", "--in", "8", "-k", "3").exception, TypeError)

@@ -198,9 +198,9 @@ def test_field_and_holes_equal_the_gradient_measurement(layers):
     pytest.importorskip("torch")
     try:
         measured = torchcheck.measure_field(layers)
-    except ConvcalcError as exc:  # every output unit reads nothing: nothing to measure
-        assert "no output unit of this stack reads any input" in str(exc)
-        event("no unit reads input")
+    except ConvcalcError as exc:  # nothing to measure, or a field too large to measure here
+        assert "no output unit of this stack reads any input" in str(exc) or "too large to measure" in str(exc)
+        event(str(exc).split(" (")[0])
         return
     event("holes" if any(f.holes for f in measured.measured) else "no holes")
     assert measured.measured == measured.predicted

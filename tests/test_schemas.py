@@ -36,7 +36,10 @@ CASES = [
     ("out", ["out", "--in", "8x8x8", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--output-padding", "1"]),
     ("out", ["out", "--in", "3", "-k", "5"]),
     ("out", ["out", "--in", "8", "-k", "3", "--expect", "7"]),
+    ("out", ["out", "--shape", "torch.Size([2, 8, 16, 16])", "-k", "3", "--groups", "2", "--out-channels", "4"]),
+    ("out", ["out", "--shape", "1x10x8x8", "-k", "3", "--groups", "3"]),
     ("rf", ["rf", "--layers", "3x3d2*3"]),
+    ("rf", ["rf", "--layers", "3x3p1*2,max2", "--shape", "1x3x32x32", "--channels", "8,16"]),
     ("rf", ["rf", "--layers", "3x3d2p2*3", "--in", "32", "--unit", "0,5", "--expect-rf", "13"]),
     ("rf", ["rf", "--layers", "3x3d2,3x3d2", "--in", "8"]),
     ("rf", ["rf", "--layers", "tconv4s2p1,tconv4s2p1", "--dims", "1"]),
@@ -55,6 +58,7 @@ CASES = [
 VERIFY_CASES = [
     ("out", ["out", "--in", "64", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--verify"]),
     ("out", ["out", "--in", "100000", "-k", "3", "--verify"]),
+    ("out", ["out", "--shape", "2x8x16x16", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--verify"]),
     ("rf", ["rf", "--layers", "3x3d2*3", "--in", "20", "--verify"]),
     ("gridding", ["gridding", "1,2,9", "--verify"]),
     ("aspp", ["aspp", "--in", "33", "--rates", "6,40", "--verify"]),

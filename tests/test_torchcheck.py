@@ -32,7 +32,7 @@ def test_builds_the_matching_module(layer, expected):
 
 def test_runs_eagerly_and_reports_version_and_device():
     answer = run_layer(Layer.build(3, padding=2, dilation=2), (20, 30), (20, 30))
-    assert answer == TorchAnswer(torch.__version__, "cpu", (20, 30), None, True, None)
+    assert answer == TorchAnswer(torch.__version__, "cpu", (20, 30), None, True, None, (1, 1, 20, 30), 9)
 
 
 def test_reports_what_torch_raises():
