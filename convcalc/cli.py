@@ -7,6 +7,7 @@ shows the traceback).
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from typing import Annotated, Any, Optional
@@ -590,4 +591,18 @@ def write_text(path: str, text: str) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app_for(sys.argv[1:])()
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """The app, narrowed to the command being run: Typer builds every command's options on each start,
+    and the calculator's start-up budget (benchmarks/startup.py) is tight. Help, errors and exit codes
+    are those of the full app, which any other invocation gets."""
+    name = args[0] if args else None
+    chosen = [command for command in app.registered_commands if command.callback is not None
+              and (command.name or command.callback.__name__) == name]
+    if not chosen:
+        return app
+    narrowed = copy.copy(app)
+    narrowed.registered_commands = chosen
+    return narrowed

@@ -76,7 +76,7 @@ def sizes(values: tuple[int, ...] | None) -> str:
     return "x".join(map(str, values)) if values is not None else "rejected"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class OutReport:
     """Everything ``convcalc out`` found: our answer (or rejection), and torch's when asked."""
 
@@ -321,7 +321,7 @@ def per_dim_text(values: Sequence[Fraction | int]) -> str:
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RfReport:
     """What ``convcalc rf`` found: the stack's fields, and the extras asked for."""
 
@@ -510,7 +510,7 @@ STRIP_LIMIT = 120
 PALETTE = ("blue", "cyan", "green", "yellow", "red")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class GriddingView:
     """What ``convcalc gridding`` found, and the torch measurement when asked."""
 
@@ -667,7 +667,7 @@ def percent(share: Fraction) -> str:
     return "0%" if share == 0 else "100%" if share == 1 else f"{float(share) * 100:.1f}%"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class AsppView:
     branches: tuple[Branch, ...]
     counts: tuple[TapCount, ...] | None = None
@@ -725,7 +725,7 @@ def aspp_document(view: AsppView) -> dict[str, Any]:
 
 # -- convcalc check ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class CheckView:
     """The results of a check file, with torch's cross-checks when asked (one per result, or None)."""
 

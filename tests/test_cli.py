@@ -836,3 +836,12 @@ def test_internal_errors_are_one_line_exit_4_and_traceback_on_request(monkeypatc
     assert "Traceback" not in result.output
     monkeypatch.setenv("CONVCALC_DEBUG", "1")
     assert isinstance(invoke("out", "--in", "8", "-k", "3").exception, TypeError)
+
+
+def test_entry_point_narrows_the_app_to_the_command_run():
+    from convcalc.cli import app_for
+
+    narrowed = app_for(["gridding", "2,2,2"])
+    assert [c.callback.__name__ for c in narrowed.registered_commands] == ["gridding"]
+    assert app_for(["--help"]) is app and app_for([]) is app and app_for(["nonsense"]) is app
+    assert len(app.registered_commands) >= 5  # the full app is untouched
