@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -10,8 +11,9 @@ import time
 
 
 def convcalc_command() -> list[str]:
-    """The installed ``convcalc`` script, as a user runs it."""
-    path = shutil.which("convcalc")
+    """The installed ``convcalc`` script, as a user runs it: the one beside this Python, else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "convcalc")
+    path = beside if os.path.exists(beside) else shutil.which("convcalc")
     if path is None:
         sys.exit("convcalc is not installed: pip install . first")
     return [path]

@@ -589,6 +589,75 @@ def write_text(path: str, text: str) -> None:
         raise ConvcalcError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+# -- convcalc inspect ------------------------------------------------------------------------------------
+
+INSPECT_EXAMPLES = """\
+[b]Examples[/b]
+
+  convcalc inspect torchvision.models:resnet50 --input 1x3x224x224
+
+  convcalc inspect torchvision.models.segmentation:deeplabv3_resnet50 --input 1x3x512x512 \\
+      --kwargs '{"weights": null, "weights_backbone": null}' --node backbone.layer4
+
+  convcalc inspect path/to/model.py:Net --input "torch.Size([1, 3, 64, 64])" --all --json
+
+  convcalc inspect mypackage.models:UNet --input 1x1x256x256 --verify
+
+Importing MODULE runs its code, as pytest and uvicorn do.
+"""
+
+TargetArg = Annotated[str, typer.Argument(metavar="MODULE:ATTR", show_default=False, help=(
+    "A model: package.module:attribute or path/to/model.py:Name (an nn.Module, or a class or function "
+    "returning one)."))]
+InputOpt = Annotated[str, typer.Option("--input", help="Input shape N x C x spatial, e.g. 1x3x224x224.")]
+KwargsOpt = Annotated[Optional[str], typer.Option("--kwargs", help="JSON keyword arguments for the class or "
+                                                                    "factory, e.g. '{\"num_classes\": 10}'.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Show every node, not only those that change geometry.")]
+NodeOpt = Annotated[Optional[str], typer.Option("--node", help="Only the path up to this node (and verify it).")]
+
+
+@app.command(epilog=INSPECT_EXAMPLES)
+def inspect(
+    target: TargetArg,
+    input_shape: InputOpt,
+    kwargs: KwargsOpt = None,
+    all_nodes: AllOpt = False,
+    node: NodeOpt = None,
+    verify: VerifyOpt = False,
+    json_: JsonOpt = False,
+) -> int:
+    """Shapes and receptive fields of a real torch model, node by node through its traced graph."""
+    from . import inspect as inspector
+    from .render import inspect_document, inspect_view
+
+    shape = parse_shape(input_shape, "--input")
+    model = inspector.load_model(target, parse_kwargs(kwargs))
+    inspection = inspector.inspect_model(model, shape, target)
+    nodes = inspector.shown_nodes(inspection, all_nodes, node)
+    measurements = None
+    if verify:
+        names = [node] if node is not None else inspector.default_verify_nodes(inspection)
+        measurements = inspector.verify_nodes(inspection, names)
+    return finish(json_, inspect_document(inspection, nodes, measurements),
+                  inspect_view(inspection, nodes, measurements),
+                  disagrees=any(not m.agrees for m in measurements or ()))
+
+
+def parse_kwargs(text: str | None) -> dict[str, Any]:
+    """``--kwargs``: a JSON object."""
+    if text is None:
+        return {}
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConvcalcError(f"--kwargs is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise ConvcalcError(f"--kwargs must be a JSON object such as '{{\"num_classes\": 10}}', got {text}")
+    return value
+
+
 def main() -> None:
     """Console-script entry point."""
     app_for(sys.argv[1:])()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
@@ -116,43 +116,15 @@ class _Geometry:
     def span(self) -> int:
         return self.dilation * (self.kernel_size - 1)
 
-    def inputs(self, outputs: set[int]) -> set[int]:
-        """The input indices that the output indices ``outputs`` read (unbounded input)."""
-        k, s, d, p = self.kernel_size, self.stride, self.dilation, self.padding
-        if not self.transposed:
-            return {o * s - p + t * d for o in outputs for t in range(k)}
-        return {(o + p - t * d) // s for o in outputs for t in range(k) if (o + p - t * d) % s == 0}
+    def window(self) -> Window:
+        """How this layer's output units read its input's units."""
+        make = Window.transposed if self.transposed else Window.convolution
+        return make(self.kernel_size, self.stride, self.dilation, self.padding)
 
 
-def _recurrence(geometries: Sequence[_Geometry]) -> tuple[list[Fraction], list[int], list[Fraction]]:
-    """Jump, receptive field and start after each layer (Distill 2019).
-
-    A transposed convolution enters as a convolution of stride 1/s over its input:
-    ``jump /= s`` and ``start += (p - (e-1)/2) / s * jump``. Its start and jump are then the average
-    placement of the output units (the least-squares line through their exact centres); its
-    receptive field here is not exact (see :func:`_dimension`). Without transposed convolutions
-    everything is kept in integers (twice the start), which is what makes 10,000-check files fast.
-    """
-    if not any(g.transposed for g in geometries):
-        return _integer_recurrence(geometries)
-    jump, rf, start = Fraction(1), Fraction(1), Fraction(0)
-    jumps, rfs, starts = [], [], []
-    for g in geometries:
-        if g.transposed:
-            rf += Fraction(g.span, g.stride) * jump
-            start += (g.padding - Fraction(g.span, 2)) / g.stride * jump
-            jump /= g.stride
-        else:
-            rf += g.span * jump
-            start += (Fraction(g.span, 2) - g.padding) * jump
-            jump *= g.stride
-        jumps.append(jump)
-        rfs.append(math.ceil(rf))
-        starts.append(start)
-    return jumps, rfs, starts
-
-
-def _integer_recurrence(geometries: Sequence[_Geometry]) -> tuple[list[Fraction], list[int], list[Fraction]]:
+def _recurrence(geometries: Sequence[_Geometry]) -> tuple[list[int], list[int], list[Fraction]]:
+    """Jump, receptive field and start after each layer (Distill 2019), for stacks without transposed
+    convolutions: in integers (twice the start), which is what makes 10,000-check files fast."""
     jump, rf, twice_start = 1, 1, 0
     jumps, rfs, starts = [], [], []
     for g in geometries:
@@ -170,31 +142,15 @@ def _phases(geometries: Sequence[_Geometry]) -> int:
     return math.prod(g.stride for g in geometries if g.transposed)
 
 
-def unit_inputs(geometries: Sequence[_Geometry], unit: int) -> set[int]:
-    """Every input index that output ``unit`` of the stack reaches (unbounded input)."""
-    reached = {unit}
-    for g in reversed(geometries):
-        reached = g.inputs(reached)
-    return reached
-
-
 def _guard(geometries: Sequence[_Geometry]) -> None:
-    """Refuse exact set computations that would take minutes rather than seconds."""
-    _, rfs, _ = _recurrence([g if not g.transposed else _Geometry(False, g.kernel_size, 1, g.dilation, 0)
-                             for g in geometries])
-    work = _phases(geometries) * sum(rfs) * max((g.kernel_size for g in geometries), default=1)
+    """Refuse exact computations over a period of output units that would take minutes, not seconds."""
+    plain = [g if not g.transposed else _Geometry(False, g.kernel_size, 1, g.dilation, 0) for g in geometries]
+    widest = max(_recurrence(plain)[1], default=1)
+    work = _phases(geometries) * len(geometries) * max((g.kernel_size for g in geometries), default=1) * \
+        (widest // 64 + 1)
     if work > MAX_EXACT_WORK:
         raise ConvcalcError(f"this stack with transposed convolutions is too large to analyse exactly "
                             f"(about {work:.2g} steps; the limit is {MAX_EXACT_WORK:.2g})")
-
-
-def coverage_of(inputs: set[int]) -> Coverage:
-    """Receptive field, covered positions and largest gap of an explicit set of input indices."""
-    if not inputs:
-        return Coverage(0, 0, 0)
-    ordered = sorted(inputs)
-    gaps = [b - a - 1 for a, b in zip(ordered, ordered[1:])]
-    return Coverage(ordered[-1] - ordered[0] + 1, len(ordered), max(gaps, default=0))
 
 
 # -- the stack --------------------------------------------------------------------------------------
@@ -281,45 +237,25 @@ def _geometries(layer: Layer) -> tuple[_Geometry, ...]:
 def _geometry_fields(geometries: tuple[_Geometry, ...]) -> _DimensionFields:
     """The fields of one dimension's geometry, cached: square kernels repeat it across dimensions.
 
-    With transposed convolutions the receptive field is the largest over the output units of one
-    period, ``varies`` says whether they differ, and the coverage is that of a largest field.
+    Without transposed convolutions: Distill's recurrence in integers, and the holes from
+    gridding.tap_coverage. With them the field of each unit is worked out exactly over one period
+    of output units (:class:`PeriodicField`): the receptive field is the largest, ``varies`` says
+    whether they differ, jump and start are the average placement, and the coverage is that of a
+    largest field.
     """
-    jumps, rfs, starts = _recurrence(geometries)
-    first_transposed = next((i for i, g in enumerate(geometries) if g.transposed), len(geometries))
-    if first_transposed == len(geometries):
+    if not any(g.transposed for g in geometries):
+        jumps, rfs, starts = _recurrence(geometries)
         terms = [(g.dilation * int(j), g.kernel_size) for g, j in zip(geometries, [1] + jumps)]
         return _DimensionFields(jumps, rfs, starts, tap_coverage(terms))
     _guard(geometries)
-    for end, fields in enumerate(_prefix_fields(geometries), 1):
-        if end > first_transposed:
-            spans = [max(f) - min(f) + 1 if f else 0 for f in fields]
-            rfs[end - 1] = max(spans)
-    largest = fields[spans.index(max(spans))]
-    return _DimensionFields(jumps, rfs, starts, coverage_of(largest), len(set(spans)) > 1)
-
-
-def _prefix_fields(geometries: Sequence[_Geometry]) -> Iterator[list[set[int]]]:
-    """For each prefix of the stack, the inputs reached by each output unit of one period.
-
-    Built layer on layer: unit u of layer l reads units v of layer l-1, and v = q*P + r (P the period
-    of layer l-1) reaches what unit r reaches shifted by q*P*jump, a whole number of inputs, since P
-    holds every transposed stride's factor.
-    """
-    fields: list[set[int]] = [{0}]
-    period, jump = 1, Fraction(1)
+    jumps, rfs, starts = [], [], []
+    field = PeriodicField.input()
     for g in geometries:
-        shift = int(period * jump)
-        new_period = period * g.stride if g.transposed else period
-        new_fields = []
-        for unit in range(new_period):
-            reached: set[int] = set()
-            for v in g.inputs({unit}):
-                q, r = divmod(v, period)
-                reached.update(x + q * shift for x in fields[r])
-            new_fields.append(reached)
-        fields, period = new_fields, new_period
-        jump = jump / g.stride if g.transposed else jump * g.stride
-        yield fields
+        field = field.through(g.window())
+        jumps.append(field.jump)
+        rfs.append(field.receptive_field)
+        starts.append(field.start)
+    return _DimensionFields(jumps, rfs, starts, field.coverage, field.varies)
 
 
 # -- one output unit --------------------------------------------------------------------------------
@@ -371,9 +307,8 @@ def unit_span(geometries: Sequence[_Geometry], unit: int) -> tuple[int, int] | N
         centre = starts[-1] + unit * jumps[-1]
         half = Fraction(rfs[-1] - 1, 2)
         return int(centre - half), int(centre + half)
-    _guard(geometries)
-    reached = unit_inputs(geometries, unit)
-    return (min(reached), max(reached)) if reached else None
+    seen = _chain_field(geometries).of(unit)
+    return (seen.first, seen.last) if seen else None
 
 
 def _fmt(values: Sequence[int]) -> str:
@@ -396,6 +331,15 @@ class UnitField:
 NO_FIELD = UnitField(0, -1, 0)
 
 
+def _chain_field(geometries: Sequence[_Geometry]) -> PeriodicField:
+    """The exact field of a stack's output units (for stacks with transposed convolutions)."""
+    _guard(geometries)
+    field = PeriodicField.input()
+    for g in geometries:
+        field = field.through(g.window())
+    return field
+
+
 def unit_field(field: StackField, unit: Sequence[int]) -> tuple[UnitField, ...]:
     """Per dimension, the span and holes of output ``unit`` (unbounded input), as computed here.
 
@@ -406,14 +350,182 @@ def unit_field(field: StackField, unit: Sequence[int]) -> tuple[UnitField, ...]:
     for dim, index in enumerate(unit):
         geometries = [_Geometry.of(layer.layer, dim) for layer in field.layers]
         if any(g.transposed for g in geometries):
-            _guard(geometries)
-            reached = unit_inputs(geometries, index)
-            if not reached:
+            seen = _chain_field(geometries).of(index)
+            if not seen:
                 result.append(NO_FIELD)
                 continue
-            coverage, first = coverage_of(reached), min(reached)
+            coverage, first = seen.coverage(), seen.first
         else:
             coverage = field.coverage[dim]
             first = unit_span(geometries, index)[0]
         result.append(UnitField(first, first + coverage.receptive_field - 1, coverage.holes))
     return tuple(result)
+
+
+# -- fields through a graph (convcalc inspect) ----------------------------------------------------------
+# A layer's output unit u reads a window of its input's units R(u), with R(u + A) = R(u) + B: for a
+# convolution A = 1 and B = stride, for a transposed convolution A = stride and B = 1, for nearest
+# upsampling by f A = f and B = 1. A tensor's field per dimension is periodic the same way: unit u sees
+# the input positions S_{u mod P} + (u div P) * Q. Both compose exactly, and a merge (add, cat) is a
+# union; the sets are bitsets, so fields thousands of positions wide stay cheap.
+
+
+@dataclass(frozen=True)
+class Window:
+    """How one output unit reads its input's units along one dimension: R(r) for r < period, and
+    R(u + period) = R(u) + step."""
+
+    period: int
+    step: int
+    reads: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def convolution(cls, kernel_size: int, stride: int, dilation: int, padding: int) -> Window:
+        """Conv and pooling: unit u reads u*s - p + t*d for taps t (padding: the left one)."""
+        return cls(1, stride, (tuple(t * dilation - padding for t in range(kernel_size)),))
+
+    @classmethod
+    def transposed(cls, kernel_size: int, stride: int, dilation: int, padding: int) -> Window:
+        """Transposed conv: unit u reads the v with v*s - p + t*d = u."""
+        reads = tuple(tuple(sorted({(r + padding - t * dilation) // stride for t in range(kernel_size)
+                                    if (r + padding - t * dilation) % stride == 0}))
+                      for r in range(stride))
+        return cls(stride, 1, reads)
+
+    @classmethod
+    def from_function(cls, period: int, step: int, read: Callable[[int], Sequence[int]]) -> Window:
+        """A window given by what units 0 .. period-1 read (e.g. interpolation, adaptive pooling)."""
+        return cls(period, step, tuple(tuple(sorted(set(read(r)))) for r in range(period)))
+
+    def of(self, unit: int) -> tuple[int, ...]:
+        q, r = divmod(unit, self.period)
+        return tuple(v + q * self.step for v in self.reads[r])
+
+
+class Bits:
+    """A finite set of integers as a Python int bitset with an offset: shifts and unions in C."""
+
+    __slots__ = ("low", "bits")
+
+    def __init__(self, low: int = 0, bits: int = 0):
+        self.low, self.bits = low, bits
+
+    @classmethod
+    def of(cls, values: Iterable[int]) -> Bits:
+        values = list(values)
+        if not values:
+            return cls()
+        low = min(values)
+        bits = 0
+        for v in values:
+            bits |= 1 << (v - low)
+        return cls(low, bits)
+
+    def shifted(self, by: int) -> Bits:
+        return Bits(self.low + by, self.bits)
+
+    def union(self, other: Bits) -> Bits:
+        if not other.bits:
+            return self
+        if not self.bits:
+            return other
+        low = min(self.low, other.low)
+        return Bits(low, (self.bits << (self.low - low)) | (other.bits << (other.low - low)))
+
+    def __bool__(self) -> bool:
+        return bool(self.bits)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Bits) and (self.bits == other.bits == 0 or
+                                            (self.low, self.bits) == (other.low, other.bits))
+
+    def __hash__(self) -> int:
+        return hash((self.low, self.bits) if self.bits else 0)
+
+    @property
+    def first(self) -> int:
+        return self.low
+
+    @property
+    def last(self) -> int:
+        return self.low + self.bits.bit_length() - 1
+
+    def coverage(self) -> Coverage:
+        if not self.bits:
+            return Coverage(0, 0, 0)
+        text = format(self.bits, "b")
+        return Coverage(len(text), self.bits.bit_count(), max(len(run) for run in text.split("1")))
+
+    def values(self) -> list[int]:
+        text = format(self.bits, "b")[::-1]
+        return [self.low + i for i, bit in enumerate(text) if bit == "1"]
+
+
+@dataclass(frozen=True)
+class PeriodicField:
+    """The input positions each unit of a tensor sees along one dimension: unit u sees
+    ``phases[u mod period]`` shifted by ``(u div period) * shift``."""
+
+    period: int
+    shift: int
+    phases: tuple[Bits, ...]
+
+    @classmethod
+    def input(cls) -> PeriodicField:
+        """The model's input: unit u sees position u."""
+        return cls(1, 1, (Bits(0, 1),))
+
+    def of(self, unit: int) -> Bits:
+        q, r = divmod(unit, self.period)
+        return self.phases[r].shifted(q * self.shift)
+
+    def through(self, window: Window) -> PeriodicField:
+        """The field after a layer that reads this tensor through ``window``."""
+        k = self.period // math.gcd(window.step, self.period)
+        period = window.period * k
+        shift = window.step * self.shift // math.gcd(window.step, self.period)
+        phases = []
+        for unit in range(period):
+            seen = Bits()
+            for v in window.of(unit):
+                seen = seen.union(self.of(v))
+            phases.append(seen)
+        return PeriodicField(period, shift, tuple(phases))
+
+    def union(self, other: PeriodicField) -> tuple[PeriodicField, bool]:
+        """What a merge's units see: both inputs' fields. False when the inputs' jumps differ (the union
+        then holds for the units of one period only)."""
+        period = self.period * other.period // math.gcd(self.period, other.period)
+        mine, theirs = self.shift * (period // self.period), other.shift * (period // other.period)
+        phases = tuple(self.of(u).union(other.of(u)) for u in range(period))
+        return PeriodicField(period, mine, phases), mine == theirs
+
+    @property
+    def jump(self) -> Fraction:
+        return Fraction(self.shift, self.period)
+
+    @property
+    def spans(self) -> list[int]:
+        return [p.last - p.first + 1 if p else 0 for p in self.phases]
+
+    @property
+    def receptive_field(self) -> int:
+        """The largest field over the units of one period."""
+        return max(self.spans)
+
+    @property
+    def varies(self) -> bool:
+        return len(set(self.spans)) > 1
+
+    @property
+    def start(self) -> Fraction:
+        """The average placement: the mean over a period of (centre of unit r) - r * jump (for a stack
+        without transposed convolutions or upsampling, the centre of unit 0)."""
+        centres = [Fraction(p.first + p.last, 2) - r * self.jump for r, p in enumerate(self.phases) if p]
+        return sum(centres, Fraction(0)) / len(centres) if centres else Fraction(0)
+
+    @property
+    def coverage(self) -> Coverage:
+        """The holes of a largest field."""
+        spans = self.spans
+        return self.phases[spans.index(max(spans))].coverage()

@@ -829,3 +829,97 @@ def junit_xml(view: CheckView) -> str:
                             f"actual: {_expectations(result.actual)}\n{result.message}")
     ElementTree.indent(suites)
     return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+# -- convcalc inspect ------------------------------------------------------------------------------------
+
+def _field_text(fields: Sequence[Any], what: str) -> str:
+    """A node's receptive field, jump or start per dimension: numbers, ``global`` or ``?`` (unknown)."""
+    if not fields:
+        return "-"
+    texts = []
+    for f in fields:
+        if isinstance(f, str):
+            texts.append(("global" if what == "rf" else "-") if f == "global" else "?")
+        else:
+            texts.append(number({"rf": f.receptive_field, "jump": f.jump, "start": f.start,
+                                 "holes": f.coverage.holes}[what]))
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+def inspect_table(inspection: Any, nodes: Sequence[Any]) -> Table:
+    """One row per node shown: name, op, output shape, parameters, receptive field, jump, start (holes)."""
+    holes = any(not isinstance(f, str) and f.coverage.holes for n in nodes for f in n.fields)
+    title = f"{inspection.model} on {sizes(inspection.input_shape)}" + ("" if inspection.traced else
+                                                                        " (forward hooks, call order)")
+    table = Table(title=title, title_justify="left")
+    columns = ["node", "op", "shape", "params", "rf", "jump", "start"] + (["holes"] if holes else [])
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("node", "op") else "right",
+                         style="bold" if name == "rf" else None, overflow="fold", no_wrap=name == "op")
+    for n in nodes:
+        row = [n.name, n.op, sizes(n.shape) if n.shape else "-", f"{n.params:,}" if n.params else "",
+               _field_text(n.fields, "rf"), _field_text(n.fields, "jump"), _field_text(n.fields, "start")]
+        if holes:
+            row.append(_field_text(n.fields, "holes"))
+        table.add_row(*row)
+    return table
+
+
+def inspect_view(inspection: Any, nodes: Sequence[Any], measurements: Sequence[Any] | None) -> Group:
+    parts: list[Any] = [inspect_table(inspection, nodes)]
+    out = inspection.output
+    parts.append(line(f"output {sizes(out.shape) if out.shape else '-'}: receptive field "
+                      f"{_field_text(out.fields, 'rf')}, jump {_field_text(out.fields, 'jump')}, start "
+                      f"{_field_text(out.fields, 'start')}", "bold"))
+    if any(not isinstance(f, str) and f.varies for n in nodes for f in n.fields):
+        parts.append(line("* transposed convolutions or upsampling: fields differ between output positions; the "
+                          "largest is shown, jump and start are the average placement", "dim"))
+    parts += [line(f"warning: {w}", "yellow") for w in inspection.warnings]
+    for m in measurements or ():
+        if m.skipped:
+            parts.append(line(f"not measured at {m.node}: {m.skipped}", "yellow"))
+            continue
+        word, style = ("agrees", "green") if m.agrees else ("DISAGREES", "bold red")
+
+        def describe(fields: Sequence[UnitField]) -> str:
+            texts = [f"[{f.first}, {f.last}] rf {f.receptive_field}, {f.holes} holes" for f in fields]
+            return texts[0] if len(set(texts)) == 1 else "; ".join(f"dim {i}: {t}" for i, t in enumerate(texts, 1))
+
+        where = f"unit {', '.join(map(str, m.unit))}" if m.unit else "one output value"
+        parts.append(line(f"PyTorch gradient at {m.node} ({where}, {sizes(m.in_size)} input): {describe(m.measured)}"))
+        parts.append(line(f"convcalc: {describe(m.predicted)} -> {word}", style))
+    return Group(*parts)
+
+
+def _field_json(fields: Sequence[Any]) -> dict[str, Any]:
+    if fields and all(f == "global" for f in fields):
+        return {"receptive_field": "global", "jump": None, "start": None, "holes": None}
+    if not fields or any(isinstance(f, str) for f in fields):
+        return {"receptive_field": None, "jump": None, "start": None, "holes": None}
+    return {"receptive_field": [f.receptive_field for f in fields], "jump": [json_number(f.jump) for f in fields],
+            "start": [json_number(f.start) for f in fields], "holes": [f.coverage.holes for f in fields]}
+
+
+def _node_json(node: Any) -> dict[str, Any]:
+    return {"name": node.name, "op": node.op, "shape": list(node.shape) if node.shape else None,
+            "params": node.params, **_field_json(node.fields)}
+
+
+def inspect_document(inspection: Any, nodes: Sequence[Any], measurements: Sequence[Any] | None) -> dict[str, Any]:
+    """The ``convcalc.inspect/1`` JSON document (DESIGN.md)."""
+    doc: dict[str, Any] = {
+        "schema": "convcalc.inspect/1",
+        "model": inspection.model,
+        "input": list(inspection.input_shape),
+        "traced": "fx" if inspection.traced else "forward hooks",
+        "nodes": [_node_json(n) for n in nodes],
+        "output": _node_json(inspection.output),
+        "warnings": list(inspection.warnings),
+    }
+    if measurements is not None:
+        doc["verify"] = [{"node": m.node, "agrees": m.agrees, "skipped": m.skipped, "in": list(m.in_size),
+                          "unit": list(m.unit), "measured": [[f.first, f.last, f.holes] for f in m.measured],
+                          "computed": [[f.first, f.last, f.holes] for f in m.predicted]}
+                         for m in measurements]
+    return doc

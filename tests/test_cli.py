@@ -193,6 +193,8 @@ VOCABULARY = {
            "--no-bias"],
     "gridding": ["-k", "--exit-zero", "--json"],
     "aspp": ["--in", "--rates", "-k", "--json"],
+    "inspect": ["--input", "--kwargs", "--all", "--node", "--json", "models:TinyInception", "models:SEBlock",
+                "nosuch:X", "models:nope", "1x3x32x32", "1x3", "{}", '{"x": 1}', "head", "add"],
 }
 VALUES = st.one_of(
     st.integers(-3, 40).map(str),
@@ -284,11 +286,12 @@ def test_verify_without_torch_says_how_to_install():
 
 # -- the program itself -----------------------------------------------------------------------------
 
-def test_version_and_help_with_examples():
+@pytest.mark.parametrize("command", ["out", "rf", "gridding", "aspp", "check", "inspect"])
+def test_version_and_help_with_examples(command):
     assert invoke("--version").stdout.strip() == f"convcalc {__version__}"
-    help_text = invoke("out", "--help").stdout
-    assert "Examples" in help_text and "convcalc out --in 256 -k 3 -d 2 -p 2" in help_text
-    assert "out" in invoke("--help").stdout
+    help_text = invoke(command, "--help").stdout
+    assert "Examples" in help_text and f"convcalc {command} " in help_text
+    assert command in invoke("--help").stdout
 
 
 def test_installed_command_runs():

@@ -9,9 +9,32 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from convcalc import ConvcalcError, ShapeError, receptive_field
-from convcalc.receptive import NO_FIELD, _Geometry, coverage_of, unit_box, unit_field, unit_inputs
+from convcalc.gridding import Coverage
+from convcalc.receptive import NO_FIELD, PeriodicField, Window, _Geometry, unit_box, unit_field
 from convcalc.spec import parse_layers
 from strategies import stack_layers
+
+# -- brute force: every input index one output unit reaches, walked set by set ------------------------
+
+def unit_inputs(geometries, unit: int) -> set[int]:
+    """Every input index output ``unit`` of the stack reaches (unbounded input), the slow way."""
+    reached = {unit}
+    for g in reversed(geometries):
+        k, s, d, p = g.kernel_size, g.stride, g.dilation, g.padding
+        if g.transposed:
+            reached = {(o + p - t * d) // s for o in reached for t in range(k) if (o + p - t * d) % s == 0}
+        else:
+            reached = {o * s - p + t * d for o in reached for t in range(k)}
+    return reached
+
+
+def coverage_of(inputs: set[int]) -> Coverage:
+    if not inputs:
+        return Coverage(0, 0, 0)
+    ordered = sorted(inputs)
+    gaps = [b - a - 1 for a, b in zip(ordered, ordered[1:])]
+    return Coverage(ordered[-1] - ordered[0] + 1, len(ordered), max(gaps, default=0))
+
 
 # -- published networks ------------------------------------------------------------------------------
 # google-research/receptive_field README (TF-Slim models): receptive field, effective stride and
@@ -215,3 +238,25 @@ def test_published_networks_measured(name):
     measured = torchcheck.measure_field(layers)
     assert measured.agrees
     assert measured.measured[0].receptive_field == PUBLISHED[name][1]
+
+
+@settings(max_examples=300)
+@given(stack_layers(dims=1, max_layers=6), st.integers(0, 40))
+def test_periodic_field_equals_brute_force_for_every_unit(layers, unit):
+    geometries = [_Geometry.of(layer, 0) for layer in layers]
+    field = PeriodicField.input()
+    for g in geometries:
+        field = field.through(g.window())
+    assert field.of(unit).values() == sorted(unit_inputs(geometries, unit))
+
+
+def test_windows_of_interpolation_and_merges():
+    up = PeriodicField.input().through(Window.from_function(2, 1, lambda r: [r // 2]))  # nearest x2
+    assert [up.of(u).values() for u in range(4)] == [[0], [0], [1], [1]] and up.jump == Fraction(1, 2)
+    a = PeriodicField.input().through(Window.convolution(3, 1, 1, 1))
+    b = PeriodicField.input().through(Window.convolution(1, 1, 1, 0))
+    merged, aligned = a.union(b)
+    assert aligned and merged.of(5).values() == [4, 5, 6]
+    strided = PeriodicField.input().through(Window.convolution(1, 2, 1, 0))
+    _, aligned = a.union(strided)
+    assert not aligned

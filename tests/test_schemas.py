@@ -25,7 +25,7 @@ def document(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("name", ["out", "rf", "gridding", "aspp", "check", "error"])
+@pytest.mark.parametrize("name", ["out", "rf", "gridding", "aspp", "check", "error", "inspect"])
 def test_schemas_are_valid_json_schema(name):
     jsonschema.Draft202012Validator.check_schema(schema(name))
 
@@ -54,6 +54,13 @@ CASES = [
     ("error", ["gridding", "0"]),
     ("error", ["aspp", "--in", "65"]),
     ("error", ["check", "missing.toml"]),
+]
+MODELS = str(Path(__file__).parent / "models.py")
+INSPECT_CASES = [
+    ["inspect", f"{MODELS}:TinyResNet", "--input", "1x3x64x64"],
+    ["inspect", f"{MODELS}:TinyUNet", "--input", "1x1x32x32", "--all", "--verify"],
+    ["inspect", f"{MODELS}:SEBlock", "--input", "1x3x16x16", "--node", "after", "--verify"],
+    ["inspect", f"{MODELS}:DataDependent", "--input", "1x3x16x16"],
 ]
 VERIFY_CASES = [
     ("out", ["out", "--in", "64", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--verify"]),
@@ -85,3 +92,9 @@ def test_schemas_reject_a_wrong_document():
     del bad["surprise"], bad["effective_kernel_size"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema("out"))
+
+
+@pytest.mark.parametrize("args", INSPECT_CASES)
+def test_inspect_documents_validate(args):
+    pytest.importorskip("torch")
+    jsonschema.validate(document(*args), schema("inspect"))
