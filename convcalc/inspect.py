@@ -27,7 +27,6 @@ from fractions import Fraction
 from typing import Any, Union
 
 from .errors import ConvcalcError
-from .gridding import Coverage
 from .receptive import PeriodicField, UnitField, Window
 from .torchcheck import import_torch
 
@@ -861,53 +860,45 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
     size = _measure_size(fields, inspection.input_shape[2:])
     if math.prod(size) * inspection.input_shape[1] > MEASURE_BUDGET * 4:
         return NodeMeasurement(name, size, (), (), (), f"an input of {_fmt(size)} would be needed; too large")
-    graph = _measurement_copy(inspection.graph, torch)
-    x = torch.ones(1, inspection.input_shape[1], *size, dtype=torch.float64, requires_grad=True)
-    try:
-        value = _value_at(graph, x, name, torch)
-    except Exception as exc:
-        return NodeMeasurement(name, size, (), (), (), f"the model did not run on a {_fmt(size)} input: "
-                                                       f"{type(exc).__name__}: {_first_line(exc)}")
-    out_size = tuple(value.shape[-dims:])
-    unit = tuple(n // 2 for n in out_size)
+    units: list[tuple[int, ...]] = []
+
+    def central(value: Any) -> Any:
+        units.append(tuple(n // 2 for n in value.shape[-dims:]))
+        return value[(0, slice(None)) + units[0]].sum()
+
+    measured = _gradient_at(inspection, name, size, central, torch)
+    if isinstance(measured, str):
+        return NodeMeasurement(name, size, (), (), (), measured)
     predicted = []
-    for f, u in zip(fields, unit):
+    for f, u in zip(fields, units[0]):
         seen = f.of(u)
-        coverage = seen.coverage() if seen else Coverage(0, 0, 0)
-        predicted.append(UnitField(seen.first, seen.last, coverage.holes) if seen else UnitField(0, -1, 0))
-    value[(0, slice(None)) + unit].sum().backward()
-    seen_mask = x.grad[0].abs().sum(dim=0) != 0
-    measured = []
-    for d in range(dims):
-        others = tuple(a for a in range(dims) if a != d)
-        along = seen_mask.any(dim=others) if others else seen_mask
-        indices = torch.nonzero(along).flatten().tolist()
-        measured.append(UnitField(indices[0], indices[-1], indices[-1] - indices[0] + 1 - len(indices))
-                        if indices else UnitField(0, -1, 0))
-    return NodeMeasurement(name, size, unit, tuple(measured), tuple(predicted))
+        predicted.append(UnitField(seen.first, seen.last, seen.coverage().holes) if seen else UnitField(0, -1, 0))
+    return NodeMeasurement(name, size, units[0], measured, tuple(predicted))
 
 
 def _measure_global(inspection: Inspection, name: str, torch: Any) -> NodeMeasurement:
     """A global field: one output value's gradient must reach every input position."""
     size = tuple(inspection.input_shape[2:])
+    measured = _gradient_at(inspection, name, size, lambda value: value.reshape(-1)[0], torch)
+    if isinstance(measured, str):
+        return NodeMeasurement(name, size, (), (), (), measured)
+    return NodeMeasurement(name, size, (), measured, tuple(UnitField(0, n - 1, 0) for n in size))
+
+
+def _gradient_at(inspection: Inspection, name: str, size: tuple[int, ...], pick: Callable[[Any], Any],
+                 torch: Any) -> tuple[UnitField, ...] | str:
+    """Run the measurement copy of the graph on ones of ``size`` up to node ``name``, backpropagate from
+    what ``pick`` takes of its value, and read the field off the input's gradient (or say why not)."""
+    from .torchcheck import fields_seen
+
     graph = _measurement_copy(inspection.graph, torch)
     x = torch.ones(1, inspection.input_shape[1], *size, dtype=torch.float64, requires_grad=True)
     try:
         value = _value_at(graph, x, name, torch)
     except Exception as exc:
-        return NodeMeasurement(name, size, (), (), (), f"the model did not run: {type(exc).__name__}: "
-                                                       f"{_first_line(exc)}")
-    value.reshape(-1)[0].backward()
-    seen = x.grad[0].abs().sum(dim=0) != 0
-    whole = tuple(UnitField(0, n - 1, 0) for n in size)
-    measured = []
-    for d in range(len(size)):
-        others = tuple(a for a in range(len(size)) if a != d)
-        along = (seen.any(dim=others) if others else seen).tolist()
-        first = along.index(True) if True in along else 0
-        last = len(along) - 1 - along[::-1].index(True) if True in along else -1
-        measured.append(UnitField(first, last, (last - first + 1) - sum(along[first:last + 1])))
-    return NodeMeasurement(name, size, (), tuple(measured), whole)
+        return f"the model did not run on a {_fmt(size)} input: {type(exc).__name__}: {_first_line(exc)}"
+    pick(value).backward()
+    return fields_seen(x.grad[0].abs().sum(dim=0) != 0)
 
 
 def _spoiler(inspection: Inspection, name: str) -> str | None:

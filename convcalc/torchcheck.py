@@ -271,16 +271,22 @@ def measure_field(layers: Sequence[Layer]) -> MeasuredField:
         warnings.simplefilter("ignore")
         y = model(x)
         y[(0, 0) + unit].backward()
-    seen = x.grad[0, 0] != 0
-    measured = []
-    for dim in range(len(in_size)):
-        others = tuple(d for d in range(len(in_size)) if d != dim)
-        along = seen.any(dim=others) if others else seen
+    return MeasuredField(torch.__version__, in_size, unit, fields_seen(x.grad[0, 0] != 0), predicted,
+                         tuple(y.shape[2:]), predicted_out)
+
+
+def fields_seen(mask: Any) -> tuple[UnitField, ...]:
+    """Per dimension, the span and holes of the positions a boolean gradient mask marks (a field
+    is separable: a position is seen along one dimension if it is seen at any place along the others)."""
+    torch = import_torch()
+    fields = []
+    for dim in range(mask.dim()):
+        others = tuple(d for d in range(mask.dim()) if d != dim)
+        along = mask.any(dim=others) if others else mask
         indices = torch.nonzero(along).flatten().tolist()
-        first, last = indices[0], indices[-1]
-        measured.append(UnitField(first, last, last - first + 1 - len(indices)))
-    return MeasuredField(torch.__version__, in_size, unit, tuple(measured), predicted, tuple(y.shape[2:]),
-                         predicted_out)
+        fields.append(UnitField(indices[0], indices[-1], indices[-1] - indices[0] + 1 - len(indices))
+                      if indices else UnitField(0, -1, 0))
+    return tuple(fields)
 
 
 def measurement_setup(layers: Sequence[Layer]
