@@ -18,7 +18,6 @@ given input is a failed check, not a bad file.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -64,10 +63,11 @@ def load_checks(path: str) -> list[Check]:
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
-    except OSError as exc:
-        raise ConvcalcError(f"cannot read the check file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConvcalcError(f"{path} is not valid TOML: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
+        message = getattr(exc, "strerror", None) or exc
+        raise ConvcalcError(f"cannot read the check file {path!r}: {message}") from None
     return parse_checks(document, path)
 
 
@@ -116,9 +116,9 @@ def _check(index: int, entry: dict[str, Any]) -> Check:
         expected["jump"] = _jump(expected["jump"], where)
     if "no_gridding" in expected and not isinstance(expected["no_gridding"], bool):
         raise ConvcalcError(f"{where}: key 'no_gridding' must be true or false, got {_kind(expected['no_gridding'])}")
-    check = Check(index, name, entry["layers"], in_size, expected)
     # A spec that does not parse makes the file wrong, not the check failed: parse it now.
-    return dataclasses.replace(check, stack=tuple(_parse(check)))
+    stack = _parse(name, index, entry["layers"], in_size, expected)
+    return Check(index, name, entry["layers"], in_size, expected, tuple(stack))
 
 
 def _size(value: Any, where: str, key: str, minimum: int) -> int | tuple[int, ...]:
@@ -165,15 +165,15 @@ def _kind(value: Any) -> str:
     return f"{names.get(type(value), type(value).__name__)} ({value!r})"
 
 
-def _dims(check: Check) -> int:
-    values = {"in": check.in_size, **{k: v for k, v in check.expected.items() if isinstance(v, tuple)}}
+def _dims(in_size: Any, expected: dict[str, Any]) -> int:
+    values = {"in": in_size, **{k: v for k, v in expected.items() if isinstance(v, tuple)}}
     return resolve_dims(values)
 
 
-def _parse(check: Check) -> list[Layer]:
-    where = f"check {check.name!r} (#{check.index}), key 'layers'"
+def _parse(name: str, index: int, text: str, in_size: Any, expected: dict[str, Any]) -> list[Layer]:
+    where = f"check {name!r} (#{index}), key 'layers'"
     try:
-        return parse_layers(check.layers, _dims(check))
+        return parse_layers(text, _dims(in_size, expected))
     except SpecError as exc:
         raise SpecError(f"{where}: {exc.reason}", exc.text, exc.position) from None
     except ConvcalcError as exc:
@@ -182,7 +182,7 @@ def _parse(check: Check) -> list[Layer]:
 
 def run_check(check: Check) -> CheckResult:
     """Compute what the check expects; a stack PyTorch rejects on its input fails the check."""
-    layers = check.stack or tuple(_parse(check))
+    layers = check.stack or tuple(_parse(check.name, check.index, check.layers, check.in_size, check.expected))
     n = layers[0].dims
     expected = {key: _per_dim(value, n) for key, value in check.expected.items()}
     try:
@@ -191,11 +191,9 @@ def run_check(check: Check) -> CheckResult:
         return CheckResult(check, False, expected, {}, str(exc))
     if stack.rejected is not None:
         return CheckResult(check, False, expected, {}, stack.rejected[1], stack)
-    actual = {
-        "out": stack.out, "rf": stack.receptive_field, "jump": stack.jump,
-        "no_gridding": all(c.holes == 0 for c in stack.coverage),
-    }
-    actual = {key: actual[key] for key in expected}
+    found = {"out": lambda: stack.out, "rf": lambda: stack.receptive_field, "jump": lambda: stack.jump,
+             "no_gridding": lambda: all(c.holes == 0 for c in stack.coverage)}
+    actual = {key: found[key]() for key in expected}  # holes are worked out only when asked for
     problems = [_difference(key, expected[key], actual[key], stack) for key in expected
                 if expected[key] != actual[key]]
     return CheckResult(check, not problems, expected, actual, "; ".join(problems), stack)

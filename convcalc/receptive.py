@@ -122,19 +122,23 @@ class _Geometry:
         return make(self.kernel_size, self.stride, self.dilation, self.padding)
 
 
-def _recurrence(geometries: Sequence[_Geometry]) -> tuple[list[int], list[int], list[Fraction]]:
-    """Jump, receptive field and start after each layer (Distill 2019), for stacks without transposed
-    convolutions: in integers (twice the start), which is what makes 10,000-check files fast."""
+def _recurrence(geometries: Sequence[_Geometry]) -> tuple[list[int], list[int], list[int]]:
+    """Jump, receptive field and twice the start after each layer (Distill 2019), for stacks without
+    transposed convolutions: in integers, which is what makes 10,000-check files fast."""
     jump, rf, twice_start = 1, 1, 0
-    jumps, rfs, starts = [], [], []
+    jumps, rfs, twice_starts = [], [], []
     for g in geometries:
         rf += g.span * jump
         twice_start += (g.span - 2 * g.padding) * jump
         jump *= g.stride
         jumps.append(jump)
         rfs.append(rf)
-        starts.append(twice_start // 2 if twice_start % 2 == 0 else Fraction(twice_start, 2))
-    return jumps, rfs, starts
+        twice_starts.append(twice_start)
+    return jumps, rfs, twice_starts
+
+
+def _halves(twice: Sequence[int]) -> list[Fraction]:
+    return [Fraction(t // 2) if t % 2 == 0 else Fraction(t, 2) for t in twice]
 
 
 def _phases(geometries: Sequence[_Geometry]) -> int:
@@ -210,11 +214,22 @@ def _output_sizes(stack: Sequence[Layer], size: tuple[int, ...] | None
 
 @dataclass(frozen=True)
 class _DimensionFields:
+    """One dimension's jumps and fields per layer; starts and holes are worked out when first asked
+    for (a check file that asks for neither never pays for them)."""
+
     jumps: list[Fraction]
     receptive_fields: list[int]
-    starts: list[Fraction]
-    coverage: Coverage
+    starts_of: Callable[[], list[Fraction]]
+    holes_of: Callable[[], Coverage]
     varies: bool = False
+
+    @lazy
+    def starts(self) -> list[Fraction]:
+        return self.starts_of()
+
+    @lazy
+    def coverage(self) -> Coverage:
+        return self.holes_of()
 
 
 @functools.lru_cache(maxsize=2048)
@@ -244,18 +259,17 @@ def _geometry_fields(geometries: tuple[_Geometry, ...]) -> _DimensionFields:
     largest field.
     """
     if not any(g.transposed for g in geometries):
-        jumps, rfs, starts = _recurrence(geometries)
-        terms = [(g.dilation * int(j), g.kernel_size) for g, j in zip(geometries, [1] + jumps)]
-        return _DimensionFields(jumps, rfs, starts, tap_coverage(terms))
+        jumps, rfs, twice_starts = _recurrence(geometries)
+        return _DimensionFields(jumps, rfs, lambda: _halves(twice_starts), lambda: tap_coverage(
+            [(g.dilation * j, g.kernel_size) for g, j in zip(geometries, [1] + jumps)]))
     _guard(geometries)
-    jumps, rfs, starts = [], [], []
+    fields = []
     field = PeriodicField.input()
     for g in geometries:
         field = field.through(g.window())
-        jumps.append(field.jump)
-        rfs.append(field.receptive_field)
-        starts.append(field.start)
-    return _DimensionFields(jumps, rfs, starts, field.coverage, field.varies)
+        fields.append(field)
+    return _DimensionFields([f.jump for f in fields], [f.receptive_field for f in fields],
+                            lambda: [f.start for f in fields], lambda: field.coverage, field.varies)
 
 
 # -- one output unit --------------------------------------------------------------------------------
@@ -301,12 +315,11 @@ def unit_box(field: StackField, unit: Sequence[int]) -> tuple[UnitBox | None, ..
 def unit_span(geometries: Sequence[_Geometry], unit: int) -> tuple[int, int] | None:
     """First and last input index output ``unit`` reaches (unbounded input); None if it reads none."""
     if not any(g.transposed for g in geometries):
-        jumps, rfs, starts = _recurrence(geometries)
         if not geometries:
             return unit, unit
-        centre = starts[-1] + unit * jumps[-1]
-        half = Fraction(rfs[-1] - 1, 2)
-        return int(centre - half), int(centre + half)
+        jumps, rfs, twice_starts = _recurrence(geometries)
+        first = (twice_starts[-1] - (rfs[-1] - 1)) // 2 + unit * jumps[-1]  # twice_start and rf - 1 share parity
+        return first, first + rfs[-1] - 1
     seen = _chain_field(geometries).of(unit)
     return (seen.first, seen.last) if seen else None
 

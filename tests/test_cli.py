@@ -682,8 +682,13 @@ def test_check_wrong_files_exit_2(tmp_path, text, needles):
     assert_one_error_line(invoke("check", write_checks(tmp_path, text)), *needles)
 
 
+def test_check_paths_with_a_nul_byte():
+    assert_one_error_line(invoke("check", "a\x00b"), "cannot read the check file")
+    assert_one_error_line(invoke("check", EXAMPLE_FILE, "--junit-xml", "a\x00b"), "cannot write")
+
+
 def test_check_missing_file():
-    assert_one_error_line(invoke("check", "no-such-file.toml"), "cannot read the check file no-such-file.toml")
+    assert_one_error_line(invoke("check", "no-such-file.toml"), "cannot read the check file 'no-such-file.toml'")
 
 
 def test_check_verify(tmp_path):
