@@ -572,6 +572,7 @@ def check(
     try:
         results = tuple(run_checks(load_checks(file)))
     finally:
+        gc.freeze()  # and the results are kept to the end: nothing to gain from scanning them again
         gc.enable()
     verdicts = None
     if verify:

@@ -72,12 +72,13 @@ def per_dim(name: str, value: IntOrTuple, dims: int, minimum: int) -> tuple[int,
     given_per_dim = isinstance(value, (tuple, list))
     values = tuple(value) if given_per_dim else (value,) * dims
     for i, v in enumerate(values, 1):
-        where = f" in dim {i}" if given_per_dim and dims > 1 else ""
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConvcalcError(f"{name} must be an integer, got {v!r}{where}")
-        if v < minimum:
-            rule = "positive" if minimum == 1 else f">= {minimum}"
-            raise ConvcalcError(f"{name} must be {rule}, got {v}{where}")
+        if type(v) is not int or v < minimum:  # bool is not int here, as intended
+            where = f" in dim {i}" if given_per_dim and dims > 1 else ""
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConvcalcError(f"{name} must be an integer, got {v!r}{where}")
+            if v < minimum:
+                rule = "positive" if minimum == 1 else f">= {minimum}"
+                raise ConvcalcError(f"{name} must be {rule}, got {v}{where}")
     return values
 
 

@@ -761,16 +761,15 @@ def check_table(view: CheckView) -> Table:
         table.add_column(name, overflow="fold")
     results = list(view.results)
     hidden = 0
-    if len(results) > MAX_TABLE_ROWS:
-        failing = [r for r in results if not r.ok][:MAX_TABLE_ROWS]
-        shown = failing + [r for r in results if r.ok][:MAX_TABLE_ROWS - len(failing)]
+    if len(results) > MAX_TABLE_ROWS:  # a large file: its failures (every result is in --json)
+        shown = [r for r in results if not r.ok][:MAX_TABLE_ROWS]
         hidden, results = len(results) - len(shown), shown
     for result in results:
         verdict = Text("pass", style="green") if result.ok else Text("FAIL", style="bold red")
         actual = _expectations(result.actual) if result.actual else result.message
         table.add_row(result.check.name, _expectations(result.expected), actual, verdict)
     if hidden:
-        table.add_row("...", f"{hidden:,} more passing checks (all of them are in --json)", "", "")
+        table.add_row("...", f"{hidden:,} more checks not shown (every one is in --json)", "", "")
     return table
 
 
