@@ -18,6 +18,7 @@ given input is a failed check, not a bad file.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -94,6 +95,8 @@ def _check(index: int, entry: dict[str, Any]) -> Check:
     where = f"check #{index}"
     if not isinstance(name, str) or not name.strip():
         raise ConvcalcError(f"{where}: key 'name' must be a non-empty string, got {_kind(name)}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):  # terminals and JUnit XML cannot carry them
+        raise ConvcalcError(f"{where}: key 'name' must not contain control characters, got {name!r}")
     where = f"check {name!r} (#{index})"
     for key in entry:
         if key not in KEYS:
@@ -142,15 +145,18 @@ def _size(value: Any, where: str, key: str, minimum: int) -> int | tuple[int, ..
 def _jump(value: Any, where: str) -> Fraction | tuple[Fraction, ...]:
     """A jump: an integer, a float such as 0.5, a fraction string such as \"1/3\", or a list of them."""
     def one(v: Any) -> Fraction:
-        if _is_int(v) or (isinstance(v, float) and v > 0):
-            return Fraction(v)
-        if isinstance(v, str):
+        value = None
+        if _is_int(v) or (isinstance(v, float) and math.isfinite(v)):
+            value = Fraction(v)
+        elif isinstance(v, str):
             try:
-                return Fraction(v)
+                value = Fraction(v)
             except (ValueError, ZeroDivisionError):
                 pass
-        raise ConvcalcError(f"{where}: key 'jump' must be a number (1, 0.5 or \"1/3\") or a list of them, "
-                            f"got {_kind(v)}")
+        if value is None or value <= 0:
+            raise ConvcalcError(f"{where}: key 'jump' must be a positive number (1, 0.5 or \"1/3\") or a list "
+                                f"of them, got {_kind(v)}")
+        return value
 
     return tuple(one(v) for v in value) if isinstance(value, list) and value else one(value)
 
@@ -165,9 +171,10 @@ def _kind(value: Any) -> str:
     return f"{names.get(type(value), type(value).__name__)} ({value!r})"
 
 
-def _dims(in_size: Any, expected: dict[str, Any]) -> int:
+def _dims(in_size: Any, expected: dict[str, Any]) -> int | None:
+    """The number of dimensions the sizes fix (they must agree), or None: the layer spec decides."""
     values = {"in": in_size, **{k: v for k, v in expected.items() if isinstance(v, tuple)}}
-    return resolve_dims(values)
+    return resolve_dims(values) if any(isinstance(v, tuple) for v in values.values()) else None
 
 
 def _parse(name: str, index: int, text: str, in_size: Any, expected: dict[str, Any]) -> list[Layer]:

@@ -11,6 +11,7 @@ import copy
 import gc
 import os
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
@@ -33,6 +34,7 @@ class ConvcalcGroup(TyperGroup):
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         args = list(sys.argv[1:] if args is None else args)
+        sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), 100_000))  # exact products of big sizes
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:
@@ -285,8 +287,8 @@ def show_out(report: Any, json_mode: bool) -> int:
                      f"{report.error}")
     elif report.expected is not None and report.expected != _comparable(report):
         failure = f"expected output {sizes(report.expected)}, got {sizes(_comparable(report))}"
-    view = out_view(report) if report.error is None or report.answer is not None else None
-    return finish(json_mode, out_document(report), view, rejection=rejection, failure=failure,
+    view = (lambda: out_view(report)) if report.error is None or report.answer is not None else None
+    return finish(json_mode, lambda: out_document(report), view, rejection=rejection, failure=failure,
                   disagrees=report.verdict is not None and not report.verdict.agrees)
 
 
@@ -297,15 +299,16 @@ def _comparable(report: Any) -> tuple[int, ...] | None:
     return report.out
 
 
-def finish(json_mode: bool, document: dict[str, Any], view: Any, *, rejection: str | None = None,
-           failure: str | None = None, disagrees: bool = False) -> int:
-    """Print the JSON document or the view, then the red line; the exit code, most serious first."""
+def finish(json_mode: bool, document: Callable[[], dict[str, Any]], view: Callable[[], Any] | None, *,
+           rejection: str | None = None, failure: str | None = None, disagrees: bool = False) -> int:
+    """Print the JSON document or the view (each built only when printed), then the red line; return
+    the exit code, most serious first."""
     from .render import console, print_error, print_json
 
     if json_mode:
-        print_json(document)
+        print_json(document())
     elif view is not None:
-        console().print(view, crop=False)
+        console().print(view(), crop=False)
     if rejection or failure:
         print_error(rejection or failure or "")
     if disagrees:
@@ -365,7 +368,7 @@ def rf(
     from .receptive import receptive_field, unit_box
 
     size, full = input_of(in_size, shape) if in_size is not None or shape is not None else (None, None)
-    n = resolve_dims({"--in": size}, dims)
+    n = resolve_dims({"--in": size}, dims) if isinstance(size, tuple) or dims is not None else None
     stack = parse_layers(layers, n, parse_padding(pad, "--pad") if pad is not None else None)
     field = receptive_field(stack, size)
     index = per_dim_values(unit, "--unit", field.dims) if unit is not None else None
@@ -430,7 +433,8 @@ def show_rf(report: Any, json_mode: bool) -> int:
     disagrees = (report.verdict is not None and not report.verdict.agrees) or \
         (report.measured is not None and not report.measured.agrees)
     rejection = field.rejected[1] if field.rejected is not None else None
-    return finish(json_mode, rf_document(report), rf_view(report), rejection=rejection, failure=failure,
+    return finish(json_mode, lambda: rf_document(report), lambda: rf_view(report), rejection=rejection,
+                  failure=failure,
                   disagrees=disagrees)
 
 
@@ -500,7 +504,7 @@ def gridding(
     failure = None
     if report.gridding and not exit_zero:
         failure = f"the rates {short_rates(report.rates)} grid: {report.coverage.holes:,} holes per dimension"
-    return finish(json_, gridding_document(view), gridding_view(view), failure=failure,
+    return finish(json_, lambda: gridding_document(view), lambda: gridding_view(view), failure=failure,
                   disagrees=measured is not None and not measured.agrees)
 
 
@@ -525,7 +529,7 @@ def aspp(
 
         counts = tuple(count_valid_taps(b.rate, b.in_size, b.kernel_size) for b in branches)
     view = AsppView(branches, counts)
-    return finish(json_, aspp_document(view), aspp_view(view), disagrees=not view.agrees)
+    return finish(json_, lambda: aspp_document(view), lambda: aspp_view(view), disagrees=not view.agrees)
 
 
 # -- convcalc check -------------------------------------------------------------------------------------
@@ -568,6 +572,10 @@ def check(
     from .render import CheckView, check_document, check_view
     from .render import junit_xml as junit_report
 
+    if verify:
+        from .torchcheck import import_torch
+
+        import_torch()  # the install hint now, not a field "not measured" later
     gc.disable()  # a batch of small objects with no cycles to collect: 10,000 checks run ~20% faster
     try:
         results = tuple(run_checks(load_checks(file)))
@@ -583,7 +591,8 @@ def check(
     if junit_xml is not None:
         write_text(junit_xml, junit_report(view))
     failure = f"{view.failed:,} of {len(results):,} checks failed" if view.failed else None
-    return finish(json_, check_document(view), check_view(view), failure=failure, disagrees=not view.agrees)
+    return finish(json_, lambda: check_document(view), lambda: check_view(view), failure=failure,
+                  disagrees=not view.agrees)
 
 
 def write_text(path: str, text: str) -> None:
@@ -642,10 +651,10 @@ def inspect(
     nodes = inspector.shown_nodes(inspection, all_nodes, node)
     measurements = None
     if verify:
-        names = [node] if node is not None else inspector.default_verify_nodes(inspection)
-        measurements = inspector.verify_nodes(inspection, names)
-    return finish(json_, inspect_document(inspection, nodes, measurements),
-                  inspect_view(inspection, nodes, measurements),
+        measurements = (inspector.verify_nodes(inspection, [node]) if node is not None
+                        else inspector.verify_default(inspection))
+    return finish(json_, lambda: inspect_document(inspection, nodes, measurements),
+                  lambda: inspect_view(inspection, nodes, measurements),
                   disagrees=any(not m.agrees for m in measurements or ()))
 
 

@@ -19,6 +19,11 @@ from .errors import ConvcalcError
 MAX_RATES = 10_000
 MAX_RATE = 10**6
 MAX_KERNEL = 101
+MAX_EXACT_OFFSETS = 2**26  # bitsets of 8 MiB: fields beyond are not counted (seconds, then minutes)
+
+
+class FieldTooWide(ConvcalcError):
+    """A field too wide to count its holes exactly."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,10 @@ def _offsets(terms: Sequence[tuple[int, int]]) -> tuple[int, _SymmetricSet]:
     if not merged:
         return 1, offsets
     common = math.gcd(*merged)
+    span = sum((taps - 1) * (step // common) for step, taps in merged.items())
+    if span > MAX_EXACT_OFFSETS:
+        raise FieldTooWide(f"the field spans {common * span + 1:,} positions ({span + 1:,} after its common factor "
+                           f"{common}); holes are counted exactly up to {MAX_EXACT_OFFSETS + 1:,}")
     for step in _coverage_order(list(merged), common):
         offsets.add(step // common, merged[step])
     return common, offsets

@@ -32,7 +32,8 @@ from .torchcheck import import_torch
 
 GLOBAL = "global"
 UNKNOWN = "unknown"
-Field = Union[PeriodicField, str]  # a PeriodicField, GLOBAL or UNKNOWN, per spatial dimension
+FLAT = "flat"  # positions flattened into features: each value has a field, but the tensor has no positions
+Field = Union[PeriodicField, str]  # a PeriodicField, GLOBAL, FLAT or UNKNOWN, per spatial dimension
 
 CONV, TCONV, POOL, ADAPTIVE, RESIZE, FLATTEN, LINEAR, MERGE, REDUCE = (
     "conv", "tconv", "pool", "adaptive pool", "resize", "flatten", "linear", "merge", "reduce")
@@ -138,7 +139,7 @@ def load_model(target: str, kwargs: dict[str, Any] | None = None) -> Any:
                                 f"callable that returns one")
         try:
             obj = obj(**(kwargs or {}))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # the user's code may call sys.exit
             raise ConvcalcError(f"calling {target}(**{json.dumps(kwargs or {})}) raised "
                                 f"{type(exc).__name__}: {_first_line(exc)}") from None
     elif kwargs:
@@ -171,7 +172,7 @@ def _import(location: str) -> Any:
         return importlib.import_module(location)
     except ConvcalcError:
         raise
-    except Exception as exc:  # the user's module failed while importing
+    except (Exception, SystemExit) as exc:  # the user's module failed (or exited) while importing
         raise ConvcalcError(f"cannot import {location}: {type(exc).__name__}: {_first_line(exc)}") from None
 
 
@@ -193,13 +194,13 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
     x = torch.zeros(1, *shape[1:])
     try:
         graph = torch.fx.symbolic_trace(model)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return _hook_inspection(model, x, shape, name, _trace_failure(exc))
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
             _shapes(graph, torch).run(x)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ConvcalcError(f"the model raised on a zero input of shape {_fmt(shape)}: {type(exc).__name__}: "
                             f"{_first_line(exc)}") from None
     return _walk(graph, shape, name)
@@ -441,23 +442,31 @@ def _adaptive(source: Flow, shape: tuple[int, ...] | None) -> Flow:
         if size_out == 1 or not isinstance(f, PeriodicField):
             fields.append(GLOBAL if size_out == 1 else f)
             continue
-        g = math.gcd(size_in, size_out)
-        window = Window.from_function(size_out // g, size_in // g, lambda r, a=size_in, b=size_out: range(
-            (r * a) // b, -(-((r + 1) * a) // b)))
-        fields.append(f.through(window))
+        fields.append(f.through(_adaptive_window(size_in, size_out)))
     return Flow(shape, fields, dict(source.axes))
 
 
-def _resize(source: Flow, shape: tuple[int, ...] | None, mode: str, align_corners: bool
-            ) -> tuple[Flow, str | None]:
-    """Interpolation by whole factors, up or down, read exactly (taps of zero weight excluded)."""
+def _adaptive_window(size_in: int, size_out: int) -> Window:
+    """Adaptive pooling (and "area" interpolation): output i averages inputs floor(i*n/m) .. ceil((i+1)*n/m) - 1."""
+    g = math.gcd(size_in, size_out)
+    return Window.from_function(size_out // g, size_in // g, lambda r: range(
+        (r * size_in) // size_out, -(-((r + 1) * size_in) // size_out)))
+
+
+def _resize(source: Flow, shape: tuple[int, ...] | None, mode: str, align_corners: bool,
+            antialias: bool = False) -> tuple[Flow, str | None]:
+    """Interpolation by whole factors, up or down, read exactly (taps of zero weight excluded); "area"
+    is adaptive average pooling; antialiased downsampling widens the filter, so its field is unknown."""
     if shape is None or source.shape is None or not _standard_axes(source):
         return _unknown(source, shape), "interpolation on an unusual layout: its field is unknown"
     n = len(source.fields)
     fields: list[Field] = []
     for d, f in enumerate(source.fields):
         size_in, size_out = source.shape[-n + d], shape[-n + d]
-        window = _resize_window(size_in, size_out, mode, align_corners)
+        if antialias and size_out < size_in:
+            return _unknown(source, shape), "antialiased downsampling widens its filter: its field is unknown"
+        window = _adaptive_window(size_in, size_out) if mode == "area" else \
+            _resize_window(size_in, size_out, mode, align_corners)
         if window is None:
             return _unknown(source, shape), (f"interpolation from {size_in} to {size_out} ({mode}"
                                              f"{', align_corners' if align_corners else ''}) is not by a whole "
@@ -498,14 +507,20 @@ def _resize_window(size_in: int, size_out: int, mode: str, align_corners: bool) 
 
 
 def _flatten(source: Flow, shape: tuple[int, ...] | None, start: int) -> tuple[str | None, Flow, str | None]:
+    """Flattening positions into features: global stays global, positional fields become FLAT."""
     if source.shape is not None and any(axis >= start for axis in source.axes):
-        return FLATTEN, _globalised(source, shape), None
+        return FLATTEN, _flattened(source, shape), None
     return None, Flow(shape, list(source.fields), dict(source.axes)), None
 
 
+def _flattened(source: Flow, shape: tuple[int, ...] | None) -> Flow:
+    return Flow(shape, [f if f in (GLOBAL, UNKNOWN) else FLAT for f in source.fields], {})
+
+
 def _last_axis(source: Flow, shape: tuple[int, ...] | None) -> Flow:
-    """A layer acting on the last axis (Linear): global if that axis is a spatial one."""
-    if source.shape is not None and (len(source.shape) - 1) in source.axes:
+    """A layer acting on the last axis (Linear): global if that axis is a spatial one or holds flattened
+    positions."""
+    if FLAT in source.fields or (source.shape is not None and (len(source.shape) - 1) in source.axes):
         return _globalised(source, shape)
     return _same(source, shape)
 
@@ -543,7 +558,8 @@ def _through_function(label: str, node: Any, tensors: list[Flow], flows: dict[st
         return ADAPTIVE, _adaptive(source, shape), None
     if name in ("interpolate", "upsample"):
         mode = _argument(node, "mode", 3, "nearest")
-        flow, note = _resize(source, shape, mode, bool(_argument(node, "align_corners", 4, False)))
+        flow, note = _resize(source, shape, mode, bool(_argument(node, "align_corners", 4, False)),
+                             bool(_argument(node, "antialias", 6, False)))
         return RESIZE, flow, note
     if name in RESHAPES:
         if _same_spatial(source, shape) and name in ("squeeze", "unsqueeze", "view", "reshape", "unflatten") and \
@@ -552,7 +568,7 @@ def _through_function(label: str, node: Any, tensors: list[Flow], flows: dict[st
         if name == "flatten":
             start = _argument(node, "start_dim", 1, 0)
             return _flatten(source, shape, start % len(source.shape) if source.shape else 0)
-        return FLATTEN, _globalised(source, shape), None
+        return FLATTEN, _flattened(source, shape), None
     if name in ("permute", "transpose", "movedim", "swapaxes", "t"):
         return None, _permuted(name, node, source, shape), None
     if name in ("linear", "matmul", "mm", "bmm", "einsum", "baddbmm", "addmm"):
@@ -599,8 +615,8 @@ def _merge(name: str, node: Any, tensors: list[Flow], shape: tuple[int, ...] | N
             if GLOBAL in (mine, theirs) or _broadcast_along(other, shape, d):
                 fields[d] = GLOBAL if GLOBAL in (mine, theirs) else mine
                 continue
-            if UNKNOWN in (mine, theirs):
-                fields[d] = UNKNOWN
+            if UNKNOWN in (mine, theirs) or FLAT in (mine, theirs):
+                fields[d] = UNKNOWN if UNKNOWN in (mine, theirs) else FLAT
                 continue
             assert isinstance(mine, PeriodicField) and isinstance(theirs, PeriodicField)
             merged, aligned = mine.union(theirs)
@@ -738,7 +754,7 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
     try:
         with torch.no_grad():
             model(x)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ConvcalcError(f"the model raised on a zero input of shape {_fmt(shape)}: {type(exc).__name__}: "
                             f"{_first_line(exc)}") from None
     finally:
@@ -813,12 +829,29 @@ class NodeMeasurement:
 
 
 MEASURE_BUDGET = 2**22
+MEASURE_MARGIN = 3
 
 
 def default_verify_nodes(inspection: Inspection) -> list[str]:
     """The deepest shown node with a measurable (positional, known, not too wide) field."""
+    return default_candidates(inspection)[:1]
+
+
+def default_candidates(inspection: Inspection) -> list[str]:
+    """Shown nodes with measurable fields, deepest first."""
     candidates = [n for n in inspection.nodes if n.kind in SHOWN and _measurable(n, inspection.input_shape)]
-    return [candidates[-1].name] if candidates else []
+    return [n.name for n in reversed(candidates)]
+
+
+def verify_default(inspection: Inspection, tries: int = 3) -> list[NodeMeasurement]:
+    """Measure the deepest measurable node; where its field cannot be measured (it reaches a border at
+    every input size, say), the next deepest, up to ``tries`` nodes. Skipped ones are kept, with why."""
+    measurements = []
+    for name in default_candidates(inspection)[:tries]:
+        measurements.append(_measure(inspection, name))
+        if measurements[-1].skipped is None:
+            break
+    return measurements
 
 
 def _measurable(node: NodeInfo, input_shape: tuple[int, ...]) -> bool:
@@ -850,6 +883,9 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
         return NodeMeasurement(name, (), (), (), (), "the model could not be traced, so no node can be measured")
     if not info.fields or UNKNOWN in info.fields:
         return NodeMeasurement(name, (), (), (), (), "its field is unknown: nothing to compare")
+    if FLAT in info.fields:
+        return NodeMeasurement(name, (), (), (), (), "its positions are flattened into features: each value "
+                                                     "has its own field, none is the tensor's")
     spoiler = _spoiler(inspection, name)
     if spoiler:
         return NodeMeasurement(name, (), (), (), (), f"{spoiler} lies before it: normalising over positions, or "
@@ -858,22 +894,41 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
         return _measure_global(inspection, name, torch)
     fields: list[PeriodicField] = list(info.fields)  # type: ignore[arg-type]
     size = _measure_size(fields, inspection.input_shape[2:])
-    if math.prod(size) * inspection.input_shape[1] > MEASURE_BUDGET * 4:
-        return NodeMeasurement(name, size, (), (), (), f"an input of {_fmt(size)} would be needed; too large")
-    units: list[tuple[int, ...]] = []
-
-    def central(value: Any) -> Any:
-        units.append(tuple(n // 2 for n in value.shape[-dims:]))
-        return value[(0, slice(None)) + units[0]].sum()
-
-    measured = _gradient_at(inspection, name, size, central, torch)
+    for _ in range(3):  # fields of adaptive pooling grow with the input: enlarge until the unit fits
+        if math.prod(size) * inspection.input_shape[1] > MEASURE_BUDGET * 4:
+            return NodeMeasurement(name, size, (), (), (), f"an input of {_fmt(size)} would be needed; too large")
+        try:
+            at_size = _reinspected(inspection, size, torch).node(name)
+        except ConvcalcError as exc:
+            return NodeMeasurement(name, size, (), (), (), str(exc))
+        if at_size.shape is None or any(not isinstance(f, PeriodicField) for f in at_size.fields):
+            return NodeMeasurement(name, size, (), (), (), "its field is not positional on a larger input")
+        unit = tuple(n // 2 for n in at_size.shape[-dims:])
+        seen = [f.of(u) for f, u in zip(at_size.fields, unit)]  # type: ignore[union-attr]
+        if all(s and MEASURE_MARGIN <= s.first and s.last < n - MEASURE_MARGIN for s, n in zip(seen, size)):
+            break
+        size = tuple(2 * n for n in size)
+    else:
+        return NodeMeasurement(name, size, (), (), (), "no input size keeps the unit's field inside the input")
+    predicted = tuple(UnitField(s.first, s.last, s.coverage().holes) for s in seen)
+    measured = _gradient_at(inspection, name, size, lambda value: value[(0, slice(None)) + unit].sum(), torch)
     if isinstance(measured, str):
         return NodeMeasurement(name, size, (), (), (), measured)
-    predicted = []
-    for f, u in zip(fields, units[0]):
-        seen = f.of(u)
-        predicted.append(UnitField(seen.first, seen.last, seen.coverage().holes) if seen else UnitField(0, -1, 0))
-    return NodeMeasurement(name, size, units[0], measured, tuple(predicted))
+    return NodeMeasurement(name, size, unit, measured, predicted)
+
+
+def _reinspected(inspection: Inspection, size: tuple[int, ...], torch: Any) -> Inspection:
+    """The same graph's fields on an input of ``size`` (windows of adaptive pooling and of interpolation
+    to a given size depend on it)."""
+    shape = (1, inspection.input_shape[1], *size)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _shapes(inspection.graph, torch).run(torch.zeros(*shape))
+    except (Exception, SystemExit) as exc:
+        raise ConvcalcError(f"the model did not run on a {_fmt(size)} input: {type(exc).__name__}: "
+                            f"{_first_line(exc)}") from None
+    return _walk(inspection.graph, shape, inspection.model)
 
 
 def _measure_global(inspection: Inspection, name: str, torch: Any) -> NodeMeasurement:

@@ -201,7 +201,8 @@ def verify_lines(answer: TorchAnswer | None, verdict: Verdict | None, ours: str)
     word = "agrees" if verdict.agrees else "DISAGREES"
     lines = [line(f"PyTorch {answer.version} ({answer.device}, {how}): {theirs}"),
              line(f"convcalc: {ours} -> {word}", "green" if verdict.agrees else "bold red")]
-    lines += [line(f"note: {note}", "yellow") for note in (answer.note, verdict.caveat) if note]
+    notes = [note for note in (answer.note, verdict.caveat) if note]
+    lines += [line(f"note: {note}", "yellow") for note in dict.fromkeys(notes)]
     return lines
 
 
@@ -240,6 +241,8 @@ def cost_lines(cost: LayerCost) -> list[Text]:
 
 
 def _bytes(n: int) -> str:
+    if n.bit_length() > 900:  # beyond what a float holds: the exact count only
+        return f"{n:,} bytes"
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             return f"{n / size:,.1f} {unit} ({n:,} bytes)"
@@ -287,7 +290,7 @@ def verify_document(answer: TorchAnswer, verdict: Verdict, channels: bool = Fals
         "out": list(answer.out) if answer.out is not None else None,
         "error": answer.error,
         "agrees": verdict.agrees,
-        "note": " ".join(n for n in (answer.note, verdict.caveat) if n) or None,
+        "note": " ".join(dict.fromkeys(n for n in (answer.note, verdict.caveat) if n)) or None,
     }
     if channels:
         doc["out_shape"] = list(answer.out_shape) if answer.out_shape is not None else None
@@ -373,8 +376,20 @@ def rf_table(field: StackField, costs: Sequence[LayerCost] | None = None) -> Tab
     return table
 
 
-def coverage_lines(coverage: Sequence[Coverage]) -> list[Text]:
+def counted_coverage(field: StackField) -> tuple[Coverage, ...] | str:
+    """The stack's holes per dimension, or why they were not counted (a field too wide)."""
+    from .gridding import FieldTooWide
+
+    try:
+        return field.coverage
+    except FieldTooWide as exc:
+        return str(exc)
+
+
+def coverage_lines(coverage: Sequence[Coverage] | str) -> list[Text]:
     """How many positions inside the field are never seen, per distinct dimension."""
+    if isinstance(coverage, str):
+        return [line(f"holes: not counted: {coverage}", "yellow")]
     texts = []
     for c in coverage:
         if c.holes == 0:
@@ -427,7 +442,7 @@ def rf_view(report: RfReport) -> Group:
     if field.varies:
         parts.append(line("* transposed convolutions: the receptive field differs between output positions; the "
                           "largest is shown (exact), jump and start are the average placement", "dim"))
-    parts += coverage_lines(field.coverage)
+    parts += coverage_lines(counted_coverage(field))
     if report.costs:
         params, macs = sum(c.params for c in report.costs), sum(c.macs for c in report.costs)
         parts.append(line(f"parameters {params:,}, MACs {macs:,} for one forward pass of the batch (fvcore's "
@@ -467,8 +482,7 @@ def rf_document(report: RfReport) -> dict[str, Any]:
         "jump": [json_number(j) for j in field.jump],
         "start": [json_number(s) for s in field.start],
         "varies": field.varies,
-        "coverage": {"covered": [c.covered for c in field.coverage], "holes": [c.holes for c in field.coverage],
-                     "largest_gap": [c.largest_gap for c in field.coverage]},
+        "coverage": _coverage_json(counted_coverage(field)),
     }
     if field.in_size is not None:
         doc["in"] = list(field.in_size)
@@ -492,6 +506,13 @@ def rf_document(report: RfReport) -> dict[str, Any]:
     return doc
 
 
+def _coverage_json(coverage: Sequence[Coverage] | str) -> dict[str, Any]:
+    if isinstance(coverage, str):
+        return {"covered": None, "holes": None, "largest_gap": None, "not_counted": coverage}
+    return {"covered": [c.covered for c in coverage], "holes": [c.holes for c in coverage],
+            "largest_gap": [c.largest_gap for c in coverage]}
+
+
 def measured_document(measured: MeasuredField) -> dict[str, Any]:
     """The gradient measurement as JSON: what torch's gradient showed, what convcalc computed."""
     def fields(values: Sequence[UnitField]) -> dict[str, list[int]]:
@@ -506,6 +527,7 @@ def measured_document(measured: MeasuredField) -> dict[str, Any]:
 # -- convcalc gridding -------------------------------------------------------------------------------
 
 MAP_LIMIT = 61
+HDC_ROWS = 24
 STRIP_LIMIT = 120
 PALETTE = ("blue", "cyan", "green", "yellow", "red")
 
@@ -532,7 +554,15 @@ def hdc_table(report: GriddingReport) -> Table:
     table = Table(title="2. HDC criterion", title_justify="left")
     for name in ("i", "r_i", "M_i"):
         table.add_column(name, justify="right")
-    for i, (rate, m) in enumerate(zip(report.rates, report.hdc.M), 1):
+    rows = list(enumerate(zip(report.rates, report.hdc.M), 1))
+    hidden = len(rows) - HDC_ROWS
+    if hidden > 0:  # long stacks: the first rows and the last, which hold M_2's recursion
+        rows = rows[:HDC_ROWS // 2] + [None] + rows[-HDC_ROWS // 2:]  # type: ignore[list-item]
+    for row in rows:
+        if row is None:
+            table.add_row("...", f"{hidden} more", "")
+            continue
+        i, (rate, m) = row
         table.add_row(str(i), str(rate), str(m) if i > 1 else "-")
     return table
 
@@ -586,7 +616,7 @@ def coverage_strip(view: GriddingView) -> list[Text]:
 def gridding_view(view: GriddingView) -> Group:
     r = view.report
     k, c = r.kernel_size, r.coverage
-    parts: list[Any] = [line(f"rates {_rates(r.rates)} with {k}x{k} kernels (stride 1)", "bold")]
+    parts: list[Any] = [line(f"rates {short_rates(r.rates)} with {k}x{k} kernels (stride 1)", "bold")]
     common = (f"gcd {r.gcd}: every tap lands on a multiple of {r.gcd}, so the stack grids" if r.gcd > 1
               else "gcd 1: no common factor")
     parts.append(line(f"1. common factor: {common}", "yellow" if r.gcd > 1 else None))
@@ -839,7 +869,7 @@ def _field_text(fields: Sequence[Any], what: str) -> str:
     texts = []
     for f in fields:
         if isinstance(f, str):
-            texts.append(("global" if what == "rf" else "-") if f == "global" else "?")
+            texts.append((f if what == "rf" else "-") if f in ("global", "flat") else "?")
         else:
             texts.append(number({"rf": f.receptive_field, "jump": f.jump, "start": f.start,
                                  "holes": f.coverage.holes}[what]))
@@ -892,7 +922,7 @@ def inspect_view(inspection: Any, nodes: Sequence[Any], measurements: Sequence[A
 
 
 def _field_json(fields: Sequence[Any]) -> dict[str, Any]:
-    if fields and all(f == "global" for f in fields):
+    if fields and all(f in ("global", "flat") for f in fields) and "global" in fields:
         return {"receptive_field": "global", "jump": None, "start": None, "holes": None}
     if not fields or any(isinstance(f, str) for f in fields):
         return {"receptive_field": None, "jump": None, "start": None, "holes": None}

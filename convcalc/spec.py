@@ -80,7 +80,8 @@ def _bounded_int(text: str, start: int, end: int, name: str) -> int:
 
 
 def _power(base: int, exponent: int, text: str, pos: int, name: str) -> int:
-    if base > 1 and exponent * math.log10(base) >= MAX_DIGITS:
+    # 2 ** 3322 has 1001 digits: larger exponents need no logarithm (which would overflow a float).
+    if base > 1 and (exponent > 4 * MAX_DIGITS or exponent * math.log10(base) >= MAX_DIGITS):
         raise SpecError(f"{name}: numbers are limited to {MAX_DIGITS} digits", text, pos)
     return base**exponent
 
@@ -222,15 +223,15 @@ def _build_layers(raws: list[_RawLayer], dims: int | None, default_padding: obje
 
 
 def _layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:
-    if raw.text is not None:
-        return _cached_layer(raw, dims, default_padding)
+    if raw.text is not None and default_padding is None:  # 1 and True hash alike: cache only the plain case
+        return _cached_layer(raw, dims)
     return _new_layer(raw, dims, default_padding)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:
+def _cached_layer(raw: _RawLayer, dims: int) -> Any:
     """Layers written alike are built once (raws from the quick path hash by their text)."""
-    return _new_layer(raw, dims, default_padding)
+    return _new_layer(raw, dims, None)
 
 
 def _new_layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:

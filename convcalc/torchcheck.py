@@ -88,19 +88,20 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def build_module(layer: Layer, channels: Channels = Channels()) -> Any:
-    """The torch.nn layer matching ``layer``: by default 1 channel in and out, no bias."""
+def build_module(layer: Layer, channels: Channels = Channels(), device: str | None = None) -> Any:
+    """The torch.nn layer matching ``layer``: by default 1 channel in and out, no bias; its weights are
+    made on ``device`` (the meta device allocates nothing)."""
     torch = import_torch()
     nn = torch.nn
     n = layer.dims
     c = channels
     if layer.op == "conv":
         return getattr(nn, f"Conv{n}d")(c.in_channels, c.out_channels, layer.kernel_size, layer.stride,
-                                        layer.padding, layer.dilation, groups=c.groups, bias=c.bias)
+                                        layer.padding, layer.dilation, groups=c.groups, bias=c.bias, device=device)
     if layer.op == "conv_transpose":
         return getattr(nn, f"ConvTranspose{n}d")(c.in_channels, c.out_channels, layer.kernel_size, layer.stride,
                                                  layer.padding, layer.output_padding, groups=c.groups, bias=c.bias,
-                                                 dilation=layer.dilation)
+                                                 dilation=layer.dilation, device=device)
     if layer.op == "max_pool":
         return getattr(nn, f"MaxPool{n}d")(layer.kernel_size, layer.stride, layer.padding, layer.dilation,
                                            ceil_mode=layer.ceil_mode)
@@ -136,14 +137,21 @@ def run_stack(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence
 
     ``sizes`` (convcalc's output sizes) size the work: tensors over 256 MiB, or more than 2**30
     multiply-accumulates, go to the meta device instead. ``channels`` apply to every layer (one
-    layer with ``--shape``; a stack is run with one channel).
+    layer with ``--shape``; a stack is run with one channel); weights over 256 MiB are built on the
+    meta device for their count and checks, while the spatial sizes run eagerly with one channel.
     """
     torch = import_torch()
     device = resolve_device(device)
+    if max((n for size in [in_size, *sizes] for n in size), default=0) >= 2**63:
+        return TorchAnswer(torch.__version__, "none", None, None, False,
+                           "sizes beyond 2**63 - 1: torch cannot hold them, so it was not asked")
+    weights = sum(_weight_count(layer, channels) for layer in layers) * FLOAT32_BYTES
+    if weights > EAGER_LIMIT_BYTES:
+        return _with_large_weights(torch, layers, in_size, sizes, device, channels, weights)
     refusal = eager_refusal(layers, in_size, sizes, channels)
     where = "meta" if refusal else device
     try:
-        model = torch.nn.Sequential(*(build_module(layer, channels) for layer in layers)).to(where)
+        model = torch.nn.Sequential(*(build_module(layer, channels, where) for layer in layers))
         params = sum(p.numel() for p in model.parameters())
         x = torch.zeros(channels.batch, channels.in_channels, *in_size, device=where)
         with torch.no_grad(), warnings.catch_warnings():
@@ -152,6 +160,35 @@ def run_stack(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence
     except (RuntimeError, ValueError, TypeError) as exc:
         return TorchAnswer(torch.__version__, where, None, _first_line(exc), not refusal, refusal)
     return TorchAnswer(torch.__version__, where, shape[2:], None, not refusal, refusal, shape, params)
+
+
+def _weight_count(layer: Layer, channels: Channels) -> int:
+    if layer.op in ("max_pool", "avg_pool") or channels.out_channels % max(channels.groups, 1):
+        return 0
+    return channels.in_channels * (channels.out_channels // channels.groups) * math.prod(layer.kernel_size)
+
+
+def _with_large_weights(torch: Any, layers: Sequence[Layer], in_size: tuple[int, ...],
+                        sizes: Sequence[tuple[int, ...]], device: str, channels: Channels,
+                        weights: int) -> TorchAnswer:
+    """Spatial sizes eagerly with one channel; the full layers on the meta device for construction checks
+    (groups), the parameter count and the full shape."""
+    spatial = run_stack(layers, in_size, sizes, device)
+    note = (f"the weights would take {_mib(weights)} (limit {_mib(EAGER_LIMIT_BYTES)}): the layer ran eagerly "
+            f"with one channel, and with its channels on the meta device")
+    try:
+        model = torch.nn.Sequential(*(build_module(layer, channels, "meta") for layer in layers))
+        params = sum(p.numel() for p in model.parameters())
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shape = tuple(model(torch.zeros(channels.batch, channels.in_channels, *in_size, device="meta")).shape)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        return TorchAnswer(spatial.version, spatial.device, None, spatial.error or _first_line(exc), spatial.eager,
+                           note)
+    if spatial.out is None:
+        return TorchAnswer(spatial.version, spatial.device, None, spatial.error, spatial.eager, note)
+    return TorchAnswer(spatial.version, spatial.device, spatial.out, None, spatial.eager, note,
+                       (shape[0], shape[1], *spatial.out), params)
 
 
 def run_layer(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...] | None = None,
@@ -168,6 +205,8 @@ def judge(layers: Sequence[Layer], ours: tuple[int, ...] | None, answer: TorchAn
     when one output dimension is exactly 0 and another is positive (convcalc rejects every size
     below 1), and the meta device, used for inputs too large to run, does not make every check.
     """
+    if answer.out is None and answer.error is None:  # torch was not asked (sizes it cannot hold)
+        return Verdict(True, answer.note)
     if ours == answer.out:
         if cost is not None and ours is not None and (cost.out_shape, cost.params) != (answer.out_shape,
                                                                                       answer.params):
@@ -252,7 +291,9 @@ def _dilated_average(layer: Layer, dtype: Any) -> Any:
                 p, n = layer.pads[i][0], x.shape[2 + i]
                 right = (out[i] - 1) * layer.stride[i] + layer.effective_kernel_size[i] - n - p
                 pads += [p, max(right, 0)]
-            return conv(torch.nn.functional.pad(x, pads))
+            padded = torch.nn.functional.pad(x, pads)
+            y = conv(padded.reshape(-1, 1, *padded.shape[2:]))  # every channel on its own, as pooling does
+            return y.reshape(*x.shape[:2], *y.shape[2:])
 
     return DilatedAverage()
 

@@ -76,7 +76,7 @@ def test_a_stack_pytorch_rejects_fails_the_check(tmp_path):
     ("[[check]]\nname = 'a'\nlayers = '3'\nrf = 2.5\n", "check 'a' (#1): key 'rf' must be a size"),
     ("[[check]]\nname = 'a'\nlayers = '3'\nrf = 0\n", "check 'a' (#1): key 'rf' must be positive"),
     ("[[check]]\nname = 'a'\nlayers = '3'\nrf = true\n", "check 'a' (#1): key 'rf' must be a size"),
-    ("[[check]]\nname = 'a'\nlayers = '3'\njump = 'x'\n", "check 'a' (#1): key 'jump' must be a number"),
+    ("[[check]]\nname = 'a'\nlayers = '3'\njump = 'x'\n", "check 'a' (#1): key 'jump' must be a positive number"),
     ("[[check]]\nname = 'a'\nlayers = '3'\nno_gridding = 'yes'\n", "key 'no_gridding' must be true or false"),
     ("[[check]]\nname = 7\nlayers = '3'\nrf = 3\n", "check #1: key 'name' must be a non-empty string"),
     ("[[check]]\nname = 'a'\nlayers = '3'\nrf = 3\n[[check]]\nname = 'a'\nlayers = '3'\nrf = 3\n",

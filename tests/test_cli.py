@@ -853,3 +853,68 @@ def test_entry_point_narrows_the_app_to_the_command_run():
     assert [c.callback.__name__ for c in narrowed.registered_commands] == ["gridding"]
     assert app_for(["--help"]) is app and app_for([]) is app and app_for(["nonsense"]) is app
     assert len(app.registered_commands) >= 5  # the full app is untouched
+
+
+# -- what the independent review found -------------------------------------------------------------------
+
+def test_rf_and_check_take_three_dimensional_specs(tmp_path):
+    assert rf_json("--layers", "3x3x3")["receptive_field"] == [3, 3, 3]
+    assert rf_json("--layers", "3x3x3", "--in", "16")["out"] == [14, 14, 14]
+    path = write_checks(tmp_path, '[[check]]\nname = "3-d"\nin = 16\nlayers = "3x3x3"\nout = 14\n')
+    assert invoke("check", path).exit_code == 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["out", "--in", "2**" + "9" * 400, "-k", "3"], "numbers are limited to 1000 digits"),
+    (["out", "--in", "2**99999999", "-k", "3"], "numbers are limited to 1000 digits"),
+])
+def test_huge_exponents_are_bad_input(args, needle):
+    assert_one_error_line(invoke(*args), needle)
+
+
+def test_products_of_huge_sizes_print():
+    n = "9" * 900
+    document = out_json("--shape", f"{n}x{n}x{n}x{n}x{n}", "-k", "1", "--dims", "3")
+    assert document["out_shape"] == [int(n)] * 5 and document["out_bytes"] == int(n) ** 5 * 4
+
+
+def test_fields_too_wide_to_count_holes_say_so():
+    result = invoke("rf", "--layers", "3s10000*4", "--dims", "1")
+    assert result.exit_code == 0
+    assert "holes: not counted: the field spans 2,000,200,020,003 positions" in result.stdout
+    assert rf_json("--layers", "3s10000*4", "--dims", "1")["coverage"]["holes"] is None
+    assert_one_error_line(invoke("gridding", ",".join(["999983", "1000000"] * 100)), "holes are counted exactly up to")
+
+
+@pytest.mark.parametrize("toml, needle", [
+    ('[[check]]\nname = "a"\nlayers = "3"\njump = inf\n', "key 'jump' must be a positive number"),
+    ('[[check]]\nname = "a"\nlayers = "3"\njump = 0\n', "key 'jump' must be a positive number"),
+    ('[[check]]\nname = "a"\nlayers = "3"\njump = -1\n', "key 'jump' must be a positive number"),
+    ('[[check]]\nname = "a\\u0001b"\nlayers = "3"\nrf = 3\n', "key 'name' must not contain control characters"),
+])
+def test_check_values_out_of_range(tmp_path, toml, needle):
+    assert_one_error_line(invoke("check", write_checks(tmp_path, toml)), needle)
+
+
+def test_check_verify_without_torch_says_how_to_install(tmp_path):
+    path = write_checks(tmp_path, '[[check]]\nname = "a"\nlayers = "3"\nrf = 3\n')
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from convcalc.cli import main\n"
+            f"sys.argv = ['convcalc', 'check', {path!r}, '--verify']\n"
+            "main()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert 'pip install "convcalc[torch]"' in result.stderr
+
+
+def test_verify_beyond_int64_is_not_a_disagreement():
+    pytest.importorskip("torch")
+    document = out_json("--in", "10**30", "-k", "3", "--verify")
+    assert document["verify"]["agrees"] is True and "2**63 - 1" in document["verify"]["note"]
+
+
+def test_verify_builds_huge_weights_on_the_meta_device():
+    pytest.importorskip("torch")
+    document = out_json("--shape", "1x512x64x64", "-k", "31", "-p", "15", "--verify")
+    assert document["verify"]["agrees"] and document["verify"]["params"] == 512 * 512 * 31 * 31 + 512
+    assert "the weights would take 961 MiB" in document["verify"]["note"]

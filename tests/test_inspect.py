@@ -192,15 +192,16 @@ def test_cli_verify():
 def test_cli_verify_disagreement_exits_3(monkeypatch):
     from convcalc import inspect as inspector
 
-    real = inspector.verify_nodes
+    real = inspector._measure
 
-    def wrong(inspection, names):
-        return [inspector.NodeMeasurement(m.node, m.in_size, m.unit, m.measured,
-                                          tuple(type(f)(f.first, f.last + 1, f.holes) for f in m.predicted))
-                for m in real(inspection, names)]
+    def wrong(inspection, name):
+        m = real(inspection, name)
+        return inspector.NodeMeasurement(m.node, m.in_size, m.unit, m.measured,
+                                         tuple(type(f)(f.first, f.last + 1, f.holes) for f in m.predicted))
 
-    monkeypatch.setattr(inspector, "verify_nodes", wrong)
+    monkeypatch.setattr(inspector, "_measure", wrong)
     assert invoke("models:TinyUNet", "--input", "1x1x32x32", "--verify").exit_code == 3
+    assert invoke("models:TinyUNet", "--input", "1x1x32x32", "--verify", "--node", "up2").exit_code == 3
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -243,3 +244,74 @@ def _defaults(inspection):
     from convcalc.inspect import default_verify_nodes
 
     return default_verify_nodes(inspection)
+
+
+# -- what the independent review found -------------------------------------------------------------------
+
+class AdaptiveSeven(torch.nn.Module):
+    """A VGG-like head: an adaptive pool to a fixed 7x7 makes the windows depend on the input size."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.MaxPool2d(2),
+                                            torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.MaxPool2d(2))
+        self.pool = torch.nn.AdaptiveAvgPool2d((7, 7))
+        self.fc = torch.nn.Linear(4 * 49, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class Resizes(torch.nn.Module):
+    def __init__(self, mode, factor, antialias=False):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.mode, self.factor, self.antialias = mode, factor, antialias
+
+    def forward(self, x):
+        return torch.nn.functional.interpolate(self.conv(x), scale_factor=self.factor, mode=self.mode,
+                                               antialias=self.antialias)
+
+
+class DilatedMax(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(3, 1, 1, dilation=2)
+
+    def forward(self, x):
+        return self.pool(self.conv(x)) + torch.nn.functional.max_pool2d(self.conv(x), 3, 1, 1, 2)
+
+
+@pytest.mark.parametrize("model, shape", [
+    (AdaptiveSeven(), (1, 3, 28, 28)),
+    (Resizes("area", 1 / 3), (1, 3, 24, 24)),
+    (Resizes("area", 2), (1, 3, 24, 24)),
+    (Resizes("bilinear", 2, antialias=True), (1, 3, 24, 24)),
+    (Resizes("bicubic", 3), (1, 3, 24, 24)),
+    (Resizes("nearest", 0.5), (1, 3, 24, 24)),
+    (DilatedMax(), (1, 3, 24, 24)),
+])
+def test_size_dependent_windows_interpolation_and_multichannel_dilated_pools(model, shape):
+    inspection = inspect_model(model, shape)
+    names = [n.name for n in shown_nodes(inspection) if n.op != "input"]
+    results = [r for r in verify_nodes(inspection, names) if r.skipped is None]
+    assert results and all(r.agrees for r in results), [(r.node, r.measured, r.predicted) for r in results]
+
+
+def test_antialiased_downsampling_is_unknown_not_wrong():
+    inspection = inspect_model(Resizes("bilinear", 0.5, antialias=True), (1, 3, 24, 24))
+    assert inspection.output.fields[0] == "unknown"
+    assert any("antialiased downsampling" in w for w in inspection.warnings)
+
+
+def test_user_code_that_exits_is_bad_input(tmp_path):
+    module = tmp_path / "exits.py"
+    module.write_text("import sys\nimport torch\nclass Net(torch.nn.Module):\n"
+                      "    def __init__(self):\n        sys.exit(5)\n")
+    with pytest.raises(ConvcalcError, match="raised SystemExit: 5"):
+        load_model(f"{module}:Net")
+    (tmp_path / "exits_on_import.py").write_text("import sys\nsys.exit('bye')\n")
+    result = invoke(f"{tmp_path / 'exits_on_import.py'}:Net", "--input", "1x3x8x8", "--json")
+    assert result.exit_code == 2 and "SystemExit: bye" in result.stderr
+    assert json.loads(result.stdout)["schema"] == "convcalc.error/1"

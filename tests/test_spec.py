@@ -194,3 +194,10 @@ def test_quick_path_agrees_with_the_careful_parser(text, dims):
     source = spec._Text(text)
     careful = outcome(lambda: spec._build_layers(spec._careful_raws(source), dims, None, source))
     assert outcome(lambda: spec._build_layers(quick, dims, None, None)) == careful
+
+
+def test_default_padding_is_not_mixed_up_with_the_cache():
+    assert parse_layers("5", default_padding=1)[0].padding == (1, 1)
+    with pytest.raises(SpecError, match="padding must be an integer"):
+        parse_layers("5", default_padding=True)
+    assert parse_layers("5", default_padding=[1, 2])[0].padding == (1, 2)
