@@ -105,7 +105,6 @@ class Inspection:
     warnings: list[str]
     traced: bool = True
     graph: Any = None  # the fx GraphModule (None after the hook fallback)
-    module: Any = None
 
     def node(self, name: str) -> NodeInfo:
         for info in self.nodes:
@@ -736,7 +735,6 @@ def _fmt(values: Sequence[int]) -> str:
 
 # -- the forward-hook fallback ---------------------------------------------------------------------------
 
-HOOKED = "Conv ConvTranspose MaxPool AvgPool AdaptiveAvgPool AdaptiveMaxPool Upsample Flatten Linear".split()
 
 
 def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, failure: str) -> Inspection:
@@ -773,7 +771,7 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
                          "modules in the order they ran and cannot be guaranteed where the model branches or "
                          "calls functions between modules"]
     output = NodeInfo("output", "output", None, nodes[-1].shape, 0, nodes[-1].flow)
-    return Inspection(name, shape, nodes, output, notes, False, None, model)
+    return Inspection(name, shape, nodes, output, notes, False, None)
 
 
 # -- what to show --------------------------------------------------------------------------------------
@@ -832,13 +830,8 @@ MEASURE_BUDGET = 2**22
 MEASURE_MARGIN = 3
 
 
-def default_verify_nodes(inspection: Inspection) -> list[str]:
-    """The deepest shown node with a measurable (positional, known, not too wide) field."""
-    return default_candidates(inspection)[:1]
-
-
 def default_candidates(inspection: Inspection) -> list[str]:
-    """Shown nodes with measurable fields, deepest first."""
+    """Shown nodes with measurable (positional, known, not too wide) fields, deepest first."""
     candidates = [n for n in inspection.nodes if n.kind in SHOWN and _measurable(n, inspection.input_shape)]
     return [n.name for n in reversed(candidates)]
 

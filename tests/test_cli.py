@@ -918,3 +918,13 @@ def test_verify_builds_huge_weights_on_the_meta_device():
     document = out_json("--shape", "1x512x64x64", "-k", "31", "-p", "15", "--verify")
     assert document["verify"]["agrees"] and document["verify"]["params"] == 512 * 512 * 31 * 31 + 512
     assert "the weights would take 961 MiB" in document["verify"]["note"]
+
+
+def test_python_dash_m_without_its_dependencies_says_so(tmp_path):
+    shim = tmp_path / "typer.py"
+    shim.write_text("raise ModuleNotFoundError('No module named typer', name='typer')\n")
+    code = "import runpy; runpy.run_module('convcalc', run_name='__main__')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"PYTHONPATH": f"{tmp_path}:{Path(__file__).parent.parent}", "PATH": "/usr/bin"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: convcalc needs typer, which is not installed")

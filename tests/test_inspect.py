@@ -15,7 +15,8 @@ from typer.testing import CliRunner  # noqa: E402
 import models  # noqa: E402
 from convcalc import ConvcalcError  # noqa: E402
 from convcalc.cli import app  # noqa: E402
-from convcalc.inspect import GLOBAL, inspect_model, load_model, shown_nodes, verify_nodes  # noqa: E402
+from convcalc.inspect import (GLOBAL, inspect_model, load_model, shown_nodes, verify_default,  # noqa: E402
+                              verify_nodes)
 
 MODELS_FILE = str(Path(__file__).parent / "models.py")
 CASES = {
@@ -235,15 +236,9 @@ def test_torchvision_models(name, shape, node, expected_rf, expected_jump):
     if node is not None:
         field = inspection.node(node).fields[0]
         assert (field.receptive_field, field.jump) == (expected_rf, Fraction(expected_jump))
-    measured = verify_nodes(inspection, [n for n in ([node] if node else []) or _defaults(inspection)])
-    assert measured and all(m.agrees for m in measured), [(m.node, m.skipped, m.measured, m.predicted)
-                                                          for m in measured]
-
-
-def _defaults(inspection):
-    from convcalc.inspect import default_verify_nodes
-
-    return default_verify_nodes(inspection)
+    measured = verify_nodes(inspection, [node]) if node else verify_default(inspection)
+    assert measured and measured[-1].skipped is None, [(m.node, m.skipped) for m in measured]
+    assert all(m.agrees for m in measured), [(m.node, m.skipped, m.measured, m.predicted) for m in measured]
 
 
 # -- what the independent review found -------------------------------------------------------------------
