@@ -1,7 +1,9 @@
 """convcalc: exact PyTorch shape arithmetic for convolutional networks, without importing torch.
 
-``output_size``, ``Layer`` and the errors load with the package; ``parse_layers``, ``receptive_field``
-and ``gridding`` on first use (PEP 562), so that ``convcalc out`` starts as fast as the CLI libraries.
+``output_size``, ``Layer``, ``gridding`` and the errors load with the package; ``parse_layers`` and
+``receptive_field`` on first use (PEP 562), so that ``convcalc out`` starts as fast as the CLI
+libraries. (``gridding`` cannot wait: importing the submodule of the same name would bind the module
+in its place.)
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ConvcalcError, ShapeError, SpecError
+from .gridding import gridding
 from .layer import Layer, output_size
 
 __version__ = "0.1.0"
@@ -16,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecError", "__version__", "gridding", "output_size",
            "parse_layers", "receptive_field"]
 
-_LAZY = {"parse_layers": "spec", "receptive_field": "receptive", "gridding": "gridding"}
+_LAZY = {"parse_layers": "spec", "receptive_field": "receptive"}
 
 
 def __getattr__(name: str) -> Any:

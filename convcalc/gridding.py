@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ConvcalcError
 
@@ -26,8 +26,7 @@ class FieldTooWide(ConvcalcError):
     """A field too wide to count its holes exactly."""
 
 
-@dataclass(frozen=True)
-class Coverage:
+class Coverage(NamedTuple):  # NamedTuples, not dataclasses: this module loads with the package
     """Which offsets inside a receptive field of ``receptive_field`` positions are reached."""
 
     receptive_field: int
@@ -193,8 +192,7 @@ SEARCH_LENGTH_LIMIT = 8
 SEARCH_BUDGET = 200_000
 
 
-@dataclass(frozen=True)
-class Hdc:
+class Hdc(NamedTuple):
     """Wang et al. 2018, section 3.2: ``M_i`` for i = 1..n (``M[0]`` is M_1) and the goal ``M_2 <= K``.
 
     The recursion starts from the last rate and never looks at ``r_1``; with a single rate there is
@@ -222,8 +220,7 @@ def hdc(rates: Sequence[int], kernel_size: int) -> Hdc:
     return Hdc(tuple(M), kernel_size)
 
 
-@dataclass(frozen=True)
-class GriddingReport:
+class GriddingReport(NamedTuple):
     """Common factor, HDC and exact coverage of stacked k-tap dilated convolutions, and repairs."""
 
     rates: tuple[int, ...]

@@ -6,9 +6,8 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -76,8 +75,7 @@ def sizes(values: tuple[int, ...] | None) -> str:
     return "x".join(map(str, values)) if values is not None else "rejected"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class OutReport:
+class OutReport(NamedTuple):
     """Everything ``convcalc out`` found: our answer (or rejection), and torch's when asked."""
 
     layer: Layer
@@ -324,8 +322,7 @@ def per_dim_text(values: Sequence[Fraction | int]) -> str:
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class RfReport:
+class RfReport(NamedTuple):
     """What ``convcalc rf`` found: the stack's fields, and the extras asked for."""
 
     field: StackField
@@ -532,8 +529,7 @@ STRIP_LIMIT = 120
 PALETTE = ("blue", "cyan", "green", "yellow", "red")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class GriddingView:
+class GriddingView(NamedTuple):
     """What ``convcalc gridding`` found, and the torch measurement when asked."""
 
     report: GriddingReport
@@ -697,8 +693,7 @@ def percent(share: Fraction) -> str:
     return "0%" if share == 0 else "100%" if share == 1 else f"{float(share) * 100:.1f}%"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class AsppView:
+class AsppView(NamedTuple):
     branches: tuple[Branch, ...]
     counts: tuple[TapCount, ...] | None = None
 
@@ -755,8 +750,7 @@ def aspp_document(view: AsppView) -> dict[str, Any]:
 
 # -- convcalc check ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, eq=False, repr=False)
-class CheckView:
+class CheckView(NamedTuple):
     """The results of a check file, with torch's cross-checks when asked (one per result, or None)."""
 
     source: str

@@ -187,3 +187,10 @@ def test_thousand_layers_of_large_rates_are_fast():
         tap_coverage(terms)
         # A loose guard against an exponential regression; benchmarks/gridding.py measures properly.
         assert time.process_time() - start < 2.0
+
+
+def test_the_api_name_is_the_function_whatever_was_imported_first():
+    import convcalc
+    import convcalc.receptive  # noqa: F401  (imports the gridding module)
+
+    assert callable(convcalc.gridding) and convcalc.gridding((1, 2, 5)).gridding is False
