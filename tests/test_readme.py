@@ -59,3 +59,21 @@ def test_example_check_file_is_shown_and_passes():
 @pytest.mark.parametrize("command", ["out", "rf", "gridding", "aspp", "check", "inspect"])
 def test_every_command_is_documented(command):
     assert f"## `convcalc {command}`" in README
+
+
+EXAMPLES = re.findall(r"```sh\n(convcalc[^\n]*)\n```\n\n```(?:json)?\n(.*?)```", README, flags=re.S)
+
+
+@pytest.mark.parametrize("command, shown", EXAMPLES, ids=[c for c, _ in EXAMPLES])
+def test_readme_examples_show_real_output(command, shown):
+    """Every line README shows under a command is what the command prints (elisions aside)."""
+    if "--verify" in command or "inspect" in command:
+        pytest.importorskip("torch")
+    args = shlex.split(command)[1:]
+    result = subprocess.run([sys.executable, "-m", "convcalc", *args], cwd=ROOT, capture_output=True, text=True,
+                            env={**__import__("os").environ, "COLUMNS": "100"})
+    version = re.compile(r"PyTorch \S+")
+    printed = {version.sub("PyTorch X", line.rstrip()) for line in (result.stdout + result.stderr).splitlines()}
+    wanted = [version.sub("PyTorch X", line.rstrip()) for line in shown.strip().splitlines()
+              if line.strip() != "..." and not line.startswith("   (")]
+    assert [line for line in wanted if line not in printed] == []
