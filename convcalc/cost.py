@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import ConvcalcError, ShapeError
-from .layer import POOLS, Layer
+from .layer import POOLS, Layer, format_size
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
@@ -59,11 +59,11 @@ def check_shape(shape: Sequence[int], dims: int) -> tuple[int, ...]:
     """``N, C, spatial...``: positive integers, rank dims + 2."""
     shape = tuple(shape)
     if len(shape) != dims + 2:
-        raise ConvcalcError(f"the shape {_fmt(shape)} has rank {len(shape)}; a {dims}-d layer takes "
+        raise ConvcalcError(f"the shape {format_size(shape)} has rank {len(shape)}; a {dims}-d layer takes "
                             f"N x C x {dims} spatial sizes (rank {dims + 2})")
     for name, value in zip(("batch size N", "channels C"), shape):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConvcalcError(f"{name} must be a positive integer, got {value!r} in shape {_fmt(shape)}")
+            raise ConvcalcError(f"{name} must be a positive integer, got {value!r} in shape {format_size(shape)}")
     return shape
 
 
@@ -116,10 +116,6 @@ def describe_groups(in_channels: int, out_channels: int, groups: int) -> str:
         multiplier = out_channels // in_channels
         text += "; depthwise" + (f", depth multiplier {multiplier}" if multiplier > 1 else "")
     return text
-
-
-def _fmt(values: Sequence[int]) -> str:
-    return "x".join(map(str, values))
 
 
 def stack_costs(layers: Sequence[Layer], shape: Sequence[int], channels: Sequence[int] | None = None,

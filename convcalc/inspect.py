@@ -27,6 +27,7 @@ from fractions import Fraction
 from typing import Any, Union
 
 from .errors import ConvcalcError
+from .layer import format_size
 from .receptive import PeriodicField, UnitField, Window
 from .torchcheck import import_torch
 
@@ -187,7 +188,7 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
     torch = import_torch()
     shape = tuple(input_shape)
     if len(shape) < 3:
-        raise ConvcalcError(f"--input {_fmt(shape)} has rank {len(shape)}: expected N x C and 1 to 3 spatial "
+        raise ConvcalcError(f"--input {format_size(shape)} has rank {len(shape)}: expected N x C and 1 to 3 spatial "
                             f"sizes, e.g. 1x3x224x224")
     model = model.eval()
     x = torch.zeros(1, *shape[1:])
@@ -200,7 +201,7 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
             warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
             _shapes(graph, torch).run(x)
     except (Exception, SystemExit) as exc:
-        raise ConvcalcError(f"the model raised on a zero input of shape {_fmt(shape)}: {type(exc).__name__}: "
+        raise ConvcalcError(f"the model raised on a zero input of shape {format_size(shape)}: {type(exc).__name__}: "
                             f"{_first_line(exc)}") from None
     return _walk(graph, shape, name)
 
@@ -729,10 +730,6 @@ def _number(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
-def _fmt(values: Sequence[int]) -> str:
-    return "x".join(map(str, values))
-
-
 # -- the forward-hook fallback ---------------------------------------------------------------------------
 
 
@@ -753,7 +750,7 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
         with torch.no_grad():
             model(x)
     except (Exception, SystemExit) as exc:
-        raise ConvcalcError(f"the model raised on a zero input of shape {_fmt(shape)}: {type(exc).__name__}: "
+        raise ConvcalcError(f"the model raised on a zero input of shape {format_size(shape)}: {type(exc).__name__}: "
                             f"{_first_line(exc)}") from None
     finally:
         for handle in handles:
@@ -889,7 +886,8 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
     size = _measure_size(fields, inspection.input_shape[2:])
     for _ in range(3):  # fields of adaptive pooling grow with the input: enlarge until the unit fits
         if math.prod(size) * inspection.input_shape[1] > MEASURE_BUDGET * 4:
-            return NodeMeasurement(name, size, (), (), (), f"an input of {_fmt(size)} would be needed; too large")
+            return NodeMeasurement(name, size, (), (), (),
+                                   f"an input of {format_size(size)} would be needed; too large")
         try:
             at_size = _reinspected(inspection, size, torch).node(name)
         except ConvcalcError as exc:
@@ -919,7 +917,7 @@ def _reinspected(inspection: Inspection, size: tuple[int, ...], torch: Any) -> I
             warnings.simplefilter("ignore")
             _shapes(inspection.graph, torch).run(torch.zeros(*shape))
     except (Exception, SystemExit) as exc:
-        raise ConvcalcError(f"the model did not run on a {_fmt(size)} input: {type(exc).__name__}: "
+        raise ConvcalcError(f"the model did not run on a {format_size(size)} input: {type(exc).__name__}: "
                             f"{_first_line(exc)}") from None
     return _walk(inspection.graph, shape, inspection.model)
 
@@ -944,7 +942,7 @@ def _gradient_at(inspection: Inspection, name: str, size: tuple[int, ...], pick:
     try:
         value = _value_at(graph, x, name, torch)
     except Exception as exc:
-        return f"the model did not run on a {_fmt(size)} input: {type(exc).__name__}: {_first_line(exc)}"
+        return f"the model did not run on a {format_size(size)} input: {type(exc).__name__}: {_first_line(exc)}"
     pick(value).backward()
     return fields_seen(x.grad[0].abs().sum(dim=0) != 0)
 

@@ -167,7 +167,7 @@ class Layer:
     def _rejection(self) -> str | None:
         if self.padding == "same" and any(s != 1 for s in self.stride):
             return (f"padding='same' is not supported for strided convolutions "
-                    f"(stride {_fmt(self.stride)}; torch/nn/modules/conv.py)")
+                    f"(stride {format_size(self.stride)}; torch/nn/modules/conv.py)")
         for i in range(self.dims):
             try:
                 self._check_dim(i)
@@ -296,5 +296,6 @@ def output_size(
     return layer.output_size(in_size)
 
 
-def _fmt(values: tuple[int, ...]) -> str:
+def format_size(values: Sequence[object]) -> str:
+    """``(1, 7)`` -> ``1x7``: a size written the way it is typed."""
     return "x".join(map(str, values))

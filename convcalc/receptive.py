@@ -26,7 +26,7 @@ from typing import Union
 
 from .errors import ConvcalcError, ShapeError
 from .gridding import Coverage, tap_coverage
-from .layer import Layer, lazy, per_dim, resolve_dims
+from .layer import Layer, format_size, lazy, per_dim, resolve_dims
 from .spec import format_layer, parse_layers
 
 MAX_EXACT_WORK = 20_000_000
@@ -207,7 +207,7 @@ def _output_sizes(stack: Sequence[Layer], size: tuple[int, ...] | None
         try:
             current = layer.output_of(current)
         except ShapeError as exc:
-            return outs, (i, f"layer {i} ({layer_spec(layer)}) rejects input {_fmt(current)}: {exc}")
+            return outs, (i, f"layer {i} ({layer_spec(layer)}) rejects input {format_size(current)}: {exc}")
         outs.append(current)
     return outs, None
 
@@ -322,10 +322,6 @@ def unit_span(geometries: Sequence[_Geometry], unit: int) -> tuple[int, int] | N
         return first, first + rfs[-1] - 1
     seen = _chain_field(geometries).of(unit)
     return (seen.first, seen.last) if seen else None
-
-
-def _fmt(values: Sequence[int]) -> str:
-    return "x".join(map(str, values))
 
 
 @dataclass(frozen=True)

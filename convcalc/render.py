@@ -13,7 +13,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .layer import POOLS, Layer, size_keeping_padding
+from .layer import POOLS, Layer, format_size, size_keeping_padding
 from .spec import format_layer
 
 if TYPE_CHECKING:  # the out path loads none of these: they are imported where they are used
@@ -72,7 +72,7 @@ def print_error(message: str, detail: str | None = None) -> None:
 
 def sizes(values: tuple[int, ...] | None) -> str:
     """``(256, 256)`` -> ``256x256``: sizes written the way they are typed."""
-    return "x".join(map(str, values)) if values is not None else "rejected"
+    return format_size(values) if values is not None else "rejected"
 
 
 class OutReport(NamedTuple):
@@ -318,7 +318,10 @@ def json_number(value: Fraction | int) -> int | float:
 
 def per_dim_text(values: Sequence[Fraction | int]) -> str:
     """One value when every dimension agrees, else ``a x b``."""
-    texts = [number(v) for v in values]
+    return _collapsed([number(v) for v in values])
+
+
+def _collapsed(texts: Sequence[str]) -> str:
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
@@ -414,17 +417,19 @@ def unit_lines(unit: tuple[int, ...], boxes: Sequence[UnitBox | None]) -> list[T
     return lines
 
 
+def _spans(fields: Sequence[UnitField]) -> str:
+    """Where a unit's field lies and its holes: one text when every dimension agrees, else one per dimension."""
+    texts = [f"[{f.first}, {f.last}] rf {f.receptive_field}, {f.holes} holes" for f in fields]
+    return texts[0] if len(set(texts)) == 1 else "; ".join(f"dim {i}: {t}" for i, t in enumerate(texts, 1))
+
+
 def measured_lines(measured: MeasuredField) -> list[Text]:
     """The gradient measurement beside the computed field."""
-    def describe(fields: Sequence[UnitField]) -> str:
-        texts = [f"[{f.first}, {f.last}] rf {f.receptive_field}, {f.holes} holes" for f in fields]
-        return texts[0] if len(set(texts)) == 1 else "; ".join(f"dim {i}: {t}" for i, t in enumerate(texts, 1))
-
     word = "agrees" if measured.agrees else "DISAGREES"
     style = "green" if measured.agrees else "bold red"
     return [line(f"PyTorch {measured.version} gradient of output unit {', '.join(map(str, measured.unit))} on a "
-                 f"{sizes(measured.in_size)} input: {describe(measured.measured)}, out {sizes(measured.measured_out)}"),
-            line(f"convcalc: {describe(measured.predicted)}, out {sizes(measured.predicted_out)} -> {word}", style)]
+                 f"{sizes(measured.in_size)} input: {_spans(measured.measured)}, out {sizes(measured.measured_out)}"),
+            line(f"convcalc: {_spans(measured.predicted)}, out {sizes(measured.predicted_out)} -> {word}", style)]
 
 
 def rf_view(report: RfReport) -> Group:
@@ -867,7 +872,7 @@ def _field_text(fields: Sequence[Any], what: str) -> str:
         else:
             texts.append(number({"rf": f.receptive_field, "jump": f.jump, "start": f.start,
                                  "holes": f.coverage.holes}[what]))
-    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+    return _collapsed(texts)
 
 
 def inspect_table(inspection: Any, nodes: Sequence[Any]) -> Table:
@@ -904,14 +909,9 @@ def inspect_view(inspection: Any, nodes: Sequence[Any], measurements: Sequence[A
             parts.append(line(f"not measured at {m.node}: {m.skipped}", "yellow"))
             continue
         word, style = ("agrees", "green") if m.agrees else ("DISAGREES", "bold red")
-
-        def describe(fields: Sequence[UnitField]) -> str:
-            texts = [f"[{f.first}, {f.last}] rf {f.receptive_field}, {f.holes} holes" for f in fields]
-            return texts[0] if len(set(texts)) == 1 else "; ".join(f"dim {i}: {t}" for i, t in enumerate(texts, 1))
-
         where = f"unit {', '.join(map(str, m.unit))}" if m.unit else "one output value"
-        parts.append(line(f"PyTorch gradient at {m.node} ({where}, {sizes(m.in_size)} input): {describe(m.measured)}"))
-        parts.append(line(f"convcalc: {describe(m.predicted)} -> {word}", style))
+        parts.append(line(f"PyTorch gradient at {m.node} ({where}, {sizes(m.in_size)} input): {_spans(m.measured)}"))
+        parts.append(line(f"convcalc: {_spans(m.predicted)} -> {word}", style))
     return Group(*parts)
 
 

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from .errors import SpecError
+from .layer import Layer, format_size
 
 MAX_DIGITS = 1000
 
@@ -235,8 +236,6 @@ def _cached_layer(raw: _RawLayer, dims: int) -> Any:
 
 
 def _new_layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:
-    from .layer import Layer
-
     values = dict(raw.values)
     if default_padding is not None and raw.op == "conv" and "padding" not in values:
         values["padding"] = default_padding
@@ -420,7 +419,7 @@ def _format_size(values: tuple[int, ...], full: bool = False) -> str:
     """``(2, 2)`` -> ``2`` (a scalar applies to every dimension) unless ``full``; ``(1, 7)`` -> ``1x7``."""
     if not full and len(set(values)) == 1:
         return str(values[0])
-    return "x".join(map(str, values))
+    return format_size(values)
 
 
 # -- full tensor shapes ------------------------------------------------------------------------------------

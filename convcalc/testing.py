@@ -18,7 +18,7 @@ from typing import Union
 
 from .errors import ShapeError
 from .gridding import gridding
-from .layer import Layer
+from .layer import Layer, format_size
 from .receptive import StackField, receptive_field
 
 Layers = Union[str, Sequence[Layer]]
@@ -80,7 +80,7 @@ def _per_dim(value: Size, dims: int) -> tuple[int, ...]:
 
 
 def _fmt(values: Sequence[object] | None) -> str:
-    return "x".join(map(str, values)) if values is not None else "none"
+    return format_size(values) if values is not None else "none"
 
 
 def _report(message: str, field: StackField) -> str:

@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import ConvcalcError
-from .layer import Layer
+from .layer import Layer, format_size
 from .receptive import UnitField
 
 EAGER_LIMIT_BYTES = 256 * 2**20
@@ -354,7 +354,7 @@ def measurement_setup(layers: Sequence[Layer]
                 _check_work(layers, sizes)
                 return size, unit, predicted, field.out
         size = tuple(2 * n if d in short else n for d, n in enumerate(size))
-    raise ConvcalcError(f"the stack is too large to measure by gradient (an input of {_fmt(size)} would be "
+    raise ConvcalcError(f"the stack is too large to measure by gradient (an input of {format_size(size)} would be "
                         f"needed; the limit is {MEASURE_LIMIT_ELEMENTS:,} positions)")
 
 
@@ -401,10 +401,6 @@ def _touching_padding(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]],
                 touching.add(dim)
                 break
     return touching
-
-
-def _fmt(values: Sequence[int]) -> str:
-    return "x".join(map(str, values))
 
 
 # -- ASPP: valid taps, counted by convolving a mask of ones -------------------------------------------
@@ -481,8 +477,8 @@ def verify_check(result: Any) -> CheckVerify:
         answer = run_stack(layers, size, [f.out for f in field.layers] if field is not None else [])
         verdict = judge(layers, ours, answer)
         agrees &= verdict.agrees
-        theirs = _fmt(answer.out) if answer.out is not None else f"rejects it ({answer.error})"
-        notes.append(f"torch {theirs}, convcalc {_fmt(ours) if ours else 'rejects it'}")
+        theirs = format_size(answer.out) if answer.out is not None else f"rejects it ({answer.error})"
+        notes.append(f"torch {theirs}, convcalc {format_size(ours) if ours else 'rejects it'}")
     if field is not None and field.rejected is None:
         try:
             measured = measure_field(layers)
@@ -490,8 +486,8 @@ def verify_check(result: Any) -> CheckVerify:
             notes.append(f"field not measured: {exc}")
         else:
             agrees &= measured.agrees
-            notes.append(f"gradient field {_fmt(tuple(f.receptive_field for f in measured.measured))} with "
-                         f"{_fmt(tuple(f.holes for f in measured.measured))} holes, convcalc "
-                         f"{_fmt(tuple(f.receptive_field for f in measured.predicted))} with "
-                         f"{_fmt(tuple(f.holes for f in measured.predicted))}")
+            notes.append(f"gradient field {format_size(tuple(f.receptive_field for f in measured.measured))} with "
+                         f"{format_size(tuple(f.holes for f in measured.measured))} holes, convcalc "
+                         f"{format_size(tuple(f.receptive_field for f in measured.predicted))} with "
+                         f"{format_size(tuple(f.holes for f in measured.predicted))}")
     return CheckVerify(agrees, "; ".join(notes))
