@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from .errors import ConvcalcError
 from .gridding import check_rates
-from .layer import Layer
+from .layer import Layer, effective_kernel_size
 
 MAX_ASPP_RATES = 64
 
@@ -38,11 +38,11 @@ class Branch:
 
     @property
     def padding(self) -> int:
-        return self.rate * (self.kernel_size - 1) // 2
+        return self.layer.pads[0][0]
 
     @property
     def receptive_field(self) -> int:
-        return self.rate * (self.kernel_size - 1) + 1
+        return effective_kernel_size(self.kernel_size, self.rate)
 
     @property
     def degenerate(self) -> bool:

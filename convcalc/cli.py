@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .errors import ConvcalcError, ShapeError, SpecError
-from .layer import Layer, resolve_dims
+from .layer import POOLS, Layer, resolve_dims
 from .spec import parse_layers, parse_shape, parse_size
 
 OK, FAILED, BAD_INPUT, DISAGREES, INTERNAL_ERROR = 0, 1, 2, 3, 4
@@ -196,10 +196,12 @@ def expected_size(text: str | None, dims: int, full: bool = False) -> tuple[int,
     be a full N x C x spatial shape."""
     if text is None:
         return None
-    value = parse_shape(text, "--expect") if full and not text.strip().isdigit() else parse_size(text, "--expect")
-    if isinstance(value, tuple) and len(value) not in ((dims, dims + 2) if full else (dims,)):
-        raise ConvcalcError(f"--expect has {len(value)} dimensions, the layer has {dims}")
-    return value if isinstance(value, tuple) else (value,) * dims
+    if not full or text.strip().isdigit():
+        return per_dim_values(text, "--expect", dims, "the layer")
+    shape = parse_shape(text, "--expect")
+    if len(shape) not in (dims, dims + 2):
+        raise ConvcalcError(f"--expect has {len(shape)} dimensions, the layer has {dims}")
+    return shape
 
 
 @app.command(epilog=OUT_EXAMPLES)
@@ -271,7 +273,7 @@ def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | 
     torch_channels = Channels()
     if shape is not None and channels is not None:
         out_channels = channels["out_channels"] or shape[1]
-        torch_channels = Channels(shape[0], shape[1], shape[1] if layer.op in ("max_pool", "avg_pool")
+        torch_channels = Channels(shape[0], shape[1], shape[1] if layer.op in POOLS
                                   else out_channels, channels["groups"], channels["bias"])
     answer = run_layer(layer, size, result, device, torch_channels)
     return OutReport(layer, size, result, error, expected, answer, judge([layer], result, answer, cost), cost, shape)
@@ -397,11 +399,11 @@ def parse_padding(text: str, name: str) -> int | tuple[int, ...] | str:
     return text.lower() if text.lower() in ("same", "valid") else parse_size(text, name)
 
 
-def per_dim_values(text: str, name: str, dims: int) -> tuple[int, ...]:
+def per_dim_values(text: str, name: str, dims: int, of: str = "the stack") -> tuple[int, ...]:
     """A size option as one value per dimension (a scalar applies to all)."""
     value = parse_size(text, name)
     if isinstance(value, tuple) and len(value) != dims:
-        raise ConvcalcError(f"{name} has {len(value)} dimensions, the stack has {dims}")
+        raise ConvcalcError(f"{name} has {len(value)} dimensions, {of} has {dims}")
     return value if isinstance(value, tuple) else (value,) * dims
 
 
@@ -434,8 +436,7 @@ def show_rf(report: Any, json_mode: bool) -> int:
         (report.measured is not None and not report.measured.agrees)
     rejection = field.rejected[1] if field.rejected is not None else None
     return finish(json_mode, lambda: rf_document(report), lambda: rf_view(report), rejection=rejection,
-                  failure=failure,
-                  disagrees=disagrees)
+                  failure=failure, disagrees=disagrees)
 
 
 # -- convcalc gridding and aspp -------------------------------------------------------------------------

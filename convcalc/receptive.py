@@ -189,11 +189,7 @@ def _check(layer: Layer, index: int) -> None:
     try:
         layer.check()
     except ShapeError as exc:
-        raise ShapeError(f"layer {index} ({layer_spec(layer)}): {exc}") from None
-
-
-def layer_spec(layer: Layer) -> str:
-    return format_layer(layer)
+        raise ShapeError(f"layer {index} ({format_layer(layer)}): {exc}") from None
 
 
 def _output_sizes(stack: Sequence[Layer], size: tuple[int, ...] | None
@@ -207,7 +203,7 @@ def _output_sizes(stack: Sequence[Layer], size: tuple[int, ...] | None
         try:
             current = layer.output_of(current)
         except ShapeError as exc:
-            return outs, (i, f"layer {i} ({layer_spec(layer)}) rejects input {format_size(current)}: {exc}")
+            return outs, (i, f"layer {i} ({format_layer(layer)}) rejects input {format_size(current)}: {exc}")
         outs.append(current)
     return outs, None
 
@@ -262,14 +258,10 @@ def _geometry_fields(geometries: tuple[_Geometry, ...]) -> _DimensionFields:
         jumps, rfs, twice_starts = _recurrence(geometries)
         return _DimensionFields(jumps, rfs, lambda: _halves(twice_starts), lambda: tap_coverage(
             [(g.dilation * j, g.kernel_size) for g, j in zip(geometries, [1] + jumps)]))
-    _guard(geometries)
-    fields = []
-    field = PeriodicField.input()
-    for g in geometries:
-        field = field.through(g.window())
-        fields.append(field)
+    fields = _chain_fields(geometries)
+    last = fields[-1]
     return _DimensionFields([f.jump for f in fields], [f.receptive_field for f in fields],
-                            lambda: [f.start for f in fields], lambda: field.coverage, field.varies)
+                            lambda: [f.start for f in fields], lambda: last.coverage, last.varies)
 
 
 # -- one output unit --------------------------------------------------------------------------------
@@ -306,8 +298,7 @@ def unit_box(field: StackField, unit: Sequence[int]) -> tuple[UnitBox | None, ..
         if not 0 <= index < n_out:
             raise ConvcalcError(f"--unit index {index} is outside the output (dim {dim + 1} has {n_out} "
                                 f"units: 0..{n_out - 1})")
-        geometries = [_Geometry.of(layer.layer, dim) for layer in field.layers]
-        span = unit_span(geometries, index)
+        span = unit_span(_along(field, dim), index)
         boxes.append(UnitBox(span[0], span[1], max(span[0], 0), min(span[1], n_in - 1)) if span else None)
     return tuple(boxes)
 
@@ -320,7 +311,7 @@ def unit_span(geometries: Sequence[_Geometry], unit: int) -> tuple[int, int] | N
         jumps, rfs, twice_starts = _recurrence(geometries)
         first = (twice_starts[-1] - (rfs[-1] - 1)) // 2 + unit * jumps[-1]  # twice_start and rf - 1 share parity
         return first, first + rfs[-1] - 1
-    seen = _chain_field(geometries).of(unit)
+    seen = _chain_fields(geometries)[-1].of(unit)
     return (seen.first, seen.last) if seen else None
 
 
@@ -340,13 +331,18 @@ class UnitField:
 NO_FIELD = UnitField(0, -1, 0)
 
 
-def _chain_field(geometries: Sequence[_Geometry]) -> PeriodicField:
-    """The exact field of a stack's output units (for stacks with transposed convolutions)."""
+def _chain_fields(geometries: Sequence[_Geometry]) -> list[PeriodicField]:
+    """The exact field of each layer's output units (for stacks with transposed convolutions)."""
     _guard(geometries)
-    field = PeriodicField.input()
+    fields = [PeriodicField.input()]
     for g in geometries:
-        field = field.through(g.window())
-    return field
+        fields.append(fields[-1].through(g.window()))
+    return fields[1:]
+
+
+def _along(field: StackField, dim: int) -> list[_Geometry]:
+    """The geometry of each layer of ``field`` along dimension ``dim``."""
+    return [_geometries(layer)[dim] for layer in field.stack]
 
 
 def unit_field(field: StackField, unit: Sequence[int]) -> tuple[UnitField, ...]:
@@ -357,9 +353,9 @@ def unit_field(field: StackField, unit: Sequence[int]) -> tuple[UnitField, ...]:
     """
     result = []
     for dim, index in enumerate(unit):
-        geometries = [_Geometry.of(layer.layer, dim) for layer in field.layers]
+        geometries = _along(field, dim)
         if any(g.transposed for g in geometries):
-            seen = _chain_field(geometries).of(index)
+            seen = _chain_fields(geometries)[-1].of(index)
             if not seen:
                 result.append(NO_FIELD)
                 continue

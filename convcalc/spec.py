@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from .errors import SpecError
-from .layer import Layer, format_size
+from .layer import POOLS, Layer, format_size
 
 MAX_DIGITS = 1000
 
@@ -100,6 +100,7 @@ def _what_instead(text: str, pos: int) -> str:
 OP_WORDS = (("tconv", "conv_transpose"), ("conv", "conv"), ("max", "max_pool"), ("avg", "avg_pool"))
 OP_PREFIX = {op: word for word, op in OP_WORDS}
 OPTION_NAMES = {"s": "stride", "d": "dilation", "p": "padding", "o": "output_padding", "c": "ceil_mode"}
+OPTION_LETTERS = {name: letter for letter, name in OPTION_NAMES.items()}
 MAX_LAYERS = 100_000
 EXPECTED_OPTION = "an option (s, d, p, o, c), '*count', ',' or the end"
 
@@ -296,12 +297,10 @@ def _quick_size(text: str, minimum: int) -> int | tuple[int, ...] | None:
 
 def _options_apply(raw: _RawLayer) -> bool:
     """The options' op rules, as the careful parser checks them."""
-    pools = ("max_pool", "avg_pool")
-    values = raw.values
-    return not (("ceil_mode" in values and raw.op not in pools)
-                or ("output_padding" in values and raw.op != "conv_transpose")
-                or ("dilation" in values and raw.op == "avg_pool")
-                or (isinstance(values.get("padding"), str) and raw.op != "conv"))
+    for name in ("ceil_mode", "output_padding", "dilation"):  # the options _misapplied has rules for
+        if name in raw.values and _misapplied(raw.op, OPTION_LETTERS[name]):
+            return False
+    return not (isinstance(raw.values.get("padding"), str) and raw.op != "conv")
 
 
 def _parse_layer(source: _Text) -> _RawLayer:
@@ -333,7 +332,9 @@ def _parse_option(source: _Text, raw: _RawLayer) -> None:
     name = OPTION_NAMES[letter]
     if name in raw.values:
         raise source.error(f"{name} ({letter}) is given twice in this layer")
-    _check_applies(source, raw.op, letter)
+    reason = _misapplied(raw.op, letter)
+    if reason:
+        raise source.error(reason)
     source.pos += 1
     raw.positions[name] = start
     if name == "ceil_mode":
@@ -349,14 +350,15 @@ def _parse_option(source: _Text, raw: _RawLayer) -> None:
         raw.values[name] = source.size(f"a {name}", minimum=1)
 
 
-def _check_applies(source: _Text, op: str, letter: str) -> None:
-    pools = ("max_pool", "avg_pool")
-    if letter == "c" and op not in pools:
-        raise source.error(f"'c' (ceil_mode) applies only to max and avg pools, not {OP_PREFIX[op]}")
+def _misapplied(op: str, letter: str) -> str | None:
+    """Why option ``letter`` does not apply to ``op`` (its torch layer takes no such argument), or None."""
+    if letter == "c" and op not in POOLS:
+        return f"'c' (ceil_mode) applies only to max and avg pools, not {OP_PREFIX[op]}"
     if letter == "o" and op != "conv_transpose":
-        raise source.error(f"'o' (output_padding) applies only to tconv, not {OP_PREFIX[op]}")
+        return f"'o' (output_padding) applies only to tconv, not {OP_PREFIX[op]}"
     if letter == "d" and op == "avg_pool":
-        raise source.error("'d' (dilation): avg pooling has no dilation")
+        return "'d' (dilation): avg pooling has no dilation"
+    return None
 
 
 def _padding(source: _Text) -> int | tuple[int, ...] | str:
@@ -388,7 +390,7 @@ def _stack_dims(source: _Text | None, raws: list[_RawLayer], dims: int | None) -
 def format_layer(layer) -> str:
     """The canonical spec of one Layer: ``parse_layers(format_layer(x), x.dims) == [x]``."""
     parts = [OP_PREFIX[layer.op] if layer.op != "conv" else "", _format_size(layer.kernel_size, full=True)]
-    default_stride = layer.kernel_size if layer.op in ("max_pool", "avg_pool") else (1,) * layer.dims
+    default_stride = layer.kernel_size if layer.op in POOLS else (1,) * layer.dims
     if layer.stride != default_stride:
         parts.append("s" + _format_size(layer.stride))
     if any(d != 1 for d in layer.dilation):

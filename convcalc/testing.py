@@ -46,11 +46,12 @@ def assert_receptive_field(layers: Layers, expected: Size, *, jump: Size | None 
     except ShapeError as exc:
         raise AssertionError(f"PyTorch rejects the stack: {exc}") from None
     problems = []
-    if field.receptive_field != _per_dim(expected, field.dims):
-        problems.append(f"expected receptive field {_fmt(_per_dim(expected, field.dims))}, "
-                        f"got {_fmt(field.receptive_field)}")
-    if jump is not None and field.jump != _per_dim(jump, field.dims):
-        problems.append(f"expected jump {_fmt(_per_dim(jump, field.dims))}, got {_fmt(field.jump)}")
+    want = _per_dim(expected, field.dims)
+    if field.receptive_field != want:
+        problems.append(f"expected receptive field {_fmt(want)}, got {_fmt(field.receptive_field)}")
+    want_jump = _per_dim(jump, field.dims) if jump is not None else field.jump
+    if field.jump != want_jump:
+        problems.append(f"expected jump {_fmt(want_jump)}, got {_fmt(field.jump)}")
     if problems:
         raise AssertionError(_report("; ".join(problems), field))
 
