@@ -136,7 +136,11 @@ def _arg(value: tuple[int, ...] | str) -> str:
 
 def formula_lines(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...]) -> list[str]:
     """The output-size formula with its numbers, once per distinct dimension."""
-    lines = [_formula(layer, i, in_size[i], out[i]) for i in range(layer.dims)]
+    return _once_per_distinct_dim([_formula(layer, i, in_size[i], out[i]) for i in range(layer.dims)])
+
+
+def _once_per_distinct_dim(lines: list[str]) -> list[str]:
+    """One line when every dimension says the same, else each line labelled with its dimension."""
     if len(set(lines)) == 1:
         return lines[:1]
     return [f"dim {i + 1}: {line}" for i, line in enumerate(lines)]
@@ -162,11 +166,7 @@ def _formula(layer: Layer, i: int, n: int, out: int) -> str:
 
 def keep_size_lines(layer: Layer) -> list[str]:
     """Which padding keeps every input size (stride 1 only), per distinct dimension."""
-    pads = size_keeping_padding(layer)
-    lines = [_keep_size(layer, i, p) for i, p in enumerate(pads)]
-    if len(set(lines)) == 1:
-        return lines[:1]
-    return [f"dim {i + 1}: {line}" for i, line in enumerate(lines)]
+    return _once_per_distinct_dim([_keep_size(layer, i, p) for i, p in enumerate(size_keeping_padding(layer))])
 
 
 def _keep_size(layer: Layer, i: int, pad: int | None) -> str:
@@ -196,12 +196,20 @@ def verify_lines(answer: TorchAnswer | None, verdict: Verdict | None, ours: str)
     theirs = sizes(answer.out) if answer.out is not None else f"rejects it: {answer.error}"
     if answer.out_shape is not None and "parameters" in ours:
         theirs = f"{sizes(answer.out_shape)}, {answer.params:,} parameters"
-    word = "agrees" if verdict.agrees else "DISAGREES"
+    word, style = _agreement(verdict.agrees)
     lines = [line(f"PyTorch {answer.version} ({answer.device}, {how}): {theirs}"),
-             line(f"convcalc: {ours} -> {word}", "green" if verdict.agrees else "bold red")]
-    notes = [note for note in (answer.note, verdict.caveat) if note]
-    lines += [line(f"note: {note}", "yellow") for note in dict.fromkeys(notes)]
-    return lines
+             line(f"convcalc: {ours} -> {word}", style)]
+    return lines + [line(f"note: {note}", "yellow") for note in _notes(answer, verdict)]
+
+
+def _notes(answer: TorchAnswer, verdict: Verdict) -> list[str]:
+    """torch's note on the run and the verdict's caveat, each once."""
+    return list(dict.fromkeys(note for note in (answer.note, verdict.caveat) if note))
+
+
+def _agreement(agrees: bool, word: str = "agrees") -> tuple[str, str]:
+    """The word and style of a torch cross-check's verdict."""
+    return (word, "green") if agrees else ("DISAGREES", "bold red")
 
 
 def out_view(report: OutReport) -> Group:
@@ -288,7 +296,7 @@ def verify_document(answer: TorchAnswer, verdict: Verdict, channels: bool = Fals
         "out": list(answer.out) if answer.out is not None else None,
         "error": answer.error,
         "agrees": verdict.agrees,
-        "note": " ".join(dict.fromkeys(n for n in (answer.note, verdict.caveat) if n)) or None,
+        "note": " ".join(_notes(answer, verdict)) or None,
     }
     if channels:
         doc["out_shape"] = list(answer.out_shape) if answer.out_shape is not None else None
@@ -425,8 +433,7 @@ def _spans(fields: Sequence[UnitField]) -> str:
 
 def measured_lines(measured: MeasuredField) -> list[Text]:
     """The gradient measurement beside the computed field."""
-    word = "agrees" if measured.agrees else "DISAGREES"
-    style = "green" if measured.agrees else "bold red"
+    word, style = _agreement(measured.agrees)
     return [line(f"PyTorch {measured.version} gradient of output unit {', '.join(map(str, measured.unit))} on a "
                  f"{sizes(measured.in_size)} input: {_spans(measured.measured)}, out {sizes(measured.measured_out)}"),
             line(f"convcalc: {_spans(measured.predicted)}, out {sizes(measured.predicted_out)} -> {word}", style)]
@@ -726,11 +733,10 @@ def aspp_view(view: AsppView) -> Group:
                                     "applied to the map; degenerate: only the centre tap ever lands on the map, so "
                                     "the branch is a 1x1 conv (DeepLabv3, section 3.3 and Figure 4)", "dim")]
     if view.counts is not None:
-        word = "agrees" if view.agrees else "DISAGREES"
+        word, style = _agreement(view.agrees)
         how = view.counts[0].how
         parts.append(line(f"PyTorch {view.counts[0].version}, a ones mask convolved with a ones filter ({how}): "
-                          f"{', '.join(percent(t.all_taps_valid) for t in view.counts)} all valid -> {word}",
-                          "green" if view.agrees else "bold red"))
+                          f"{', '.join(percent(t.all_taps_valid) for t in view.counts)} all valid -> {word}", style))
     return Group(*parts)
 
 
@@ -811,9 +817,8 @@ def check_view(view: CheckView) -> Group:
     parts.append(line(f"{passed:,} passed, {view.failed:,} failed", "bold green" if not view.failed else "bold red"))
     if view.verdicts is not None:
         checked = [v for v in view.verdicts if v is not None]
-        word = "agrees on every check" if view.agrees else "DISAGREES"
-        parts.append(line(f"PyTorch cross-check of {len(checked):,} checks -> {word}",
-                          "green" if view.agrees else "bold red"))
+        word, style = _agreement(view.agrees, "agrees on every check")
+        parts.append(line(f"PyTorch cross-check of {len(checked):,} checks -> {word}", style))
         for result, verdict in zip(view.results, view.verdicts):
             if verdict is not None and not verdict.agrees:
                 parts.append(line(f"  {result.check.name}: {verdict.detail}", "bold red"))
@@ -908,7 +913,7 @@ def inspect_view(inspection: Any, nodes: Sequence[Any], measurements: Sequence[A
         if m.skipped:
             parts.append(line(f"not measured at {m.node}: {m.skipped}", "yellow"))
             continue
-        word, style = ("agrees", "green") if m.agrees else ("DISAGREES", "bold red")
+        word, style = _agreement(m.agrees)
         where = f"unit {', '.join(map(str, m.unit))}" if m.unit else "one output value"
         parts.append(line(f"PyTorch gradient at {m.node} ({where}, {sizes(m.in_size)} input): {_spans(m.measured)}"))
         parts.append(line(f"convcalc: {_spans(m.predicted)} -> {word}", style))
