@@ -27,9 +27,9 @@ from fractions import Fraction
 from typing import Any, Union
 
 from .errors import ConvcalcError
-from .layer import format_size
+from .layer import Layer, format_size
 from .receptive import PeriodicField, UnitField, Window
-from .torchcheck import import_torch
+from .torchcheck import MEASURE_MARGIN, error_line, fields_seen, import_torch, stand_in
 
 GLOBAL = "global"
 UNKNOWN = "unknown"
@@ -141,7 +141,7 @@ def load_model(target: str, kwargs: dict[str, Any] | None = None) -> Any:
             obj = obj(**(kwargs or {}))
         except (Exception, SystemExit) as exc:  # the user's code may call sys.exit
             raise ConvcalcError(f"calling {target}(**{json.dumps(kwargs or {})}) raised "
-                                f"{type(exc).__name__}: {_first_line(exc)}") from None
+                                f"{error_line(exc)}") from None
     elif kwargs:
         raise ConvcalcError(f"{target} is already a model: --kwargs applies to a class or factory")
     if not isinstance(obj, torch.nn.Module):
@@ -173,12 +173,7 @@ def _import(location: str) -> Any:
     except ConvcalcError:
         raise
     except (Exception, SystemExit) as exc:  # the user's module failed (or exited) while importing
-        raise ConvcalcError(f"cannot import {location}: {type(exc).__name__}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else ""
+        raise ConvcalcError(f"cannot import {location}: {error_line(exc)}") from None
 
 
 # -- tracing and shapes --------------------------------------------------------------------------------
@@ -201,9 +196,12 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
             warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
             _shapes(graph, torch).run(x)
     except (Exception, SystemExit) as exc:
-        raise ConvcalcError(f"the model raised on a zero input of shape {format_size(shape)}: {type(exc).__name__}: "
-                            f"{_first_line(exc)}") from None
+        raise _raised_on_zeros(exc, shape) from None
     return _walk(graph, shape, name)
+
+
+def _raised_on_zeros(exc: BaseException, shape: tuple[int, ...]) -> ConvcalcError:
+    return ConvcalcError(f"the model raised on a zero input of shape {format_size(shape)}: {error_line(exc)}")
 
 
 def _shapes(graph: Any, torch: Any) -> Any:
@@ -232,7 +230,7 @@ def _trace_failure(exc: BaseException) -> str:
               if "site-packages" not in f.filename and f"{os.sep}torch{os.sep}" not in f.filename
               and f"{os.sep}convcalc{os.sep}" not in f.filename]
     where = f" at {frames[-1].filename}:{frames[-1].lineno}: {(frames[-1].line or '').strip()}" if frames else ""
-    return f"torch.fx could not trace the model{where} ({type(exc).__name__}: {_first_line(exc)})"
+    return f"torch.fx could not trace the model{where} ({error_line(exc)})"
 
 
 def _walk(graph: Any, shape: tuple[int, ...], name: str) -> Inspection:
@@ -252,6 +250,11 @@ def _walk(graph: Any, shape: tuple[int, ...], name: str) -> Inspection:
     return Inspection(name, shape, nodes, output, notes, True, graph)
 
 
+def _input_flow(shape: tuple[int, ...] | None, dims: int) -> Flow:
+    """The model's input: each spatial axis (2, 3, ...) its own dimension, each unit seeing itself."""
+    return Flow(shape, [PeriodicField.input() for _ in range(dims)], {2 + d: d for d in range(dims)})
+
+
 def _meta_shape(node: Any) -> tuple[int, ...] | None:
     shape = node.meta.get("convcalc_shape")
     return shape if isinstance(shape, tuple) else None
@@ -263,9 +266,7 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
     shape = _meta_shape(node)
     shown_shape = (batch, *shape[1:]) if shape else None
     if node.op == "placeholder":
-        dims = len(input_shape) - 2
-        flow = Flow(shape, [PeriodicField.input() for _ in range(dims)], {2 + d: d for d in range(dims)})
-        return NodeInfo(node.name, "input", None, input_shape, 0, flow)
+        return NodeInfo(node.name, "input", None, input_shape, 0, _input_flow(shape, len(input_shape) - 2))
     if node.op == "get_attr":
         return NodeInfo(node.name, "get_attr", None, shown_shape, 0, Flow(shape, constant=True))
     if node.op == "output":
@@ -314,6 +315,12 @@ def _pieces(node: Any, meta: Sequence[Any], tensors: list[Flow], notes: list[str
 
 
 def _node_args(node: Any) -> list[Any]:
+    """The graph nodes a node reads, in its arguments and keyword arguments."""
+    return _nodes_in(node.args, node.kwargs)
+
+
+def _nodes_in(*values: Any) -> list[Any]:
+    """The graph nodes inside ``values`` (nested in lists, tuples and dicts), in order."""
     found: list[Any] = []
 
     def collect(value: Any) -> None:
@@ -326,26 +333,16 @@ def _node_args(node: Any) -> list[Any]:
             for item in value.values():
                 collect(item)
 
-    collect(node.args)
-    collect(node.kwargs)
+    collect(values)
     return found
 
 
 def _first_flow(args: Any, flows: dict[str, Flow]) -> Flow | None:
-    for arg in _node_args_from(args):
+    for arg in _nodes_in(args):
         flow = flows.get(arg.name)
         if flow is not None and not flow.constant:
             return flow.items[0] if flow.items else flow
     return None
-
-
-def _node_args_from(args: Any) -> list[Any]:
-    class Holder:
-        pass
-
-    holder = Holder()
-    holder.args, holder.kwargs = args, {}  # type: ignore[attr-defined]
-    return _node_args(holder)
 
 
 def _function_name(node: Any) -> str:
@@ -383,24 +380,33 @@ def _through_module(module: Any, label: str, tensors: list[Flow], shape: tuple[i
     if label in ("Linear", "Bilinear", "LazyLinear"):
         return LINEAR, _last_axis(source, shape), None
     if label == "LayerNorm":
-        normalized = len(module.normalized_shape)
-        spatial = source.shape is not None and any(a in source.axes for a in
-                                                   range(len(source.shape) - normalized, len(source.shape)))
-        return (REDUCE if spatial else None), (_globalised(source, shape) if spatial else _same(source, shape)), None
+        return _layer_norm(source, shape, len(module.normalized_shape))
     if label in SAFE_POINTWISE or _same_spatial(source, shape):
         note = None if label in SAFE_POINTWISE else "an unfamiliar module keeps the size: assumed to act per position"
         return None, _same(source, shape), note
     return None, _unknown(source, shape), f"unfamiliar module {label} changes the size: its field is unknown"
 
 
+def _layer_norm(source: Flow, shape: tuple[int, ...] | None, count: int) -> tuple[str | None, Flow, None]:
+    """Normalising over the last ``count`` axes: over every position where one of them is spatial."""
+    spatial = source.shape is not None and any(a in source.axes for a in
+                                               range(len(source.shape) - count, len(source.shape)))
+    return (REDUCE if spatial else None), (_globalised(source, shape) if spatial else _same(source, shape)), None
+
+
 def _conv_arguments(module: Any, n: int) -> list[tuple[int, int, int, int]]:
     kernel, stride, dilation = (_per_dim(getattr(module, a), n) for a in ("kernel_size", "stride", "dilation"))
-    padding = module.padding
-    if isinstance(padding, str):
-        pads = [0] * n if padding == "valid" else [d * (k - 1) // 2 for k, d in zip(kernel, dilation)]
-    else:
-        pads = list(_per_dim(padding, n))
-    return list(zip(kernel, stride, dilation, pads))
+    return list(zip(kernel, stride, dilation, _left_pads(module.padding, kernel, dilation)))
+
+
+def _left_pads(padding: Any, kernel: Sequence[int], dilation: Sequence[int]) -> list[int]:
+    """A convolution's left padding per dimension: 'same' puts the odd element on the right
+    (torch/nn/modules/conv.py), as Layer.pads does."""
+    if padding == "valid":
+        return [0] * len(kernel)
+    if padding == "same":
+        return [d * (k - 1) // 2 for k, d in zip(kernel, dilation)]
+    return list(_per_dim(padding, len(kernel)))
 
 
 def _pool_windows(module: Any, n: int) -> list[Window]:
@@ -487,9 +493,7 @@ def _resize_window(size_in: int, size_out: int, mode: str, align_corners: bool) 
         if size_out % size_in and size_in % size_out:
             return None
         scale = Fraction(size_in, size_out)
-        source = (lambda u: u * scale) if mode == "nearest" else (lambda u: (u + Fraction(1, 2)) * scale - Fraction(1, 2))
-    period = scale.denominator
-    step = scale.numerator if not align_corners or mode == "nearest" else scale.numerator
+        source = (lambda u: (u + Fraction(1, 2)) * scale - Fraction(1, 2))  # half-pixel centres
 
     def reads(u: int) -> list[int]:
         if mode in ("nearest", "nearest-exact"):
@@ -503,7 +507,7 @@ def _resize_window(size_in: int, size_out: int, mode: str, align_corners: bool) 
             return [base] if fraction == 0 else [base - 1, base, base + 1, base + 2]
         return [base] if fraction == 0 else [base, base + 1]  # linear, bilinear, trilinear
 
-    return Window.from_function(period, step, reads)
+    return Window.from_function(scale.denominator, scale.numerator, reads)
 
 
 def _flatten(source: Flow, shape: tuple[int, ...] | None, start: int) -> tuple[str | None, Flow, str | None]:
@@ -577,10 +581,7 @@ def _through_function(label: str, node: Any, tensors: list[Flow], flows: dict[st
         return _reduce(node, source, shape)
     if name == "layer_norm":
         normalized = _argument(node, "normalized_shape", 1, ())
-        count = len(normalized) if isinstance(normalized, (tuple, list)) else 1
-        spatial = source.shape is not None and any(a in source.axes for a in
-                                                   range(len(source.shape) - count, len(source.shape)))
-        return (REDUCE if spatial else None), (_globalised(source, shape) if spatial else _same(source, shape)), None
+        return _layer_norm(source, shape, len(normalized) if isinstance(normalized, (tuple, list)) else 1)
     if name in ("softmax", "log_softmax"):
         axis = _argument(node, "dim", 1, -1)
         if source.shape is not None and isinstance(axis, int) and axis % len(source.shape) in source.axes:
@@ -651,12 +652,8 @@ def _functional_conv(name: str, node: Any, source: Flow, flows: dict[str, Flow],
     kernel = weight_shape[-n:]
     transposed = "transpose" in name
     stride = _per_dim(_argument(node, "stride", 3, 1), n)
-    padding = _argument(node, "padding", 4, 0)
     dilation = _per_dim(_argument(node, "dilation", 7 if transposed else 5, 1), n)
-    if isinstance(padding, str):
-        pads = [0] * n if padding == "valid" else [d * (k - 1) // 2 for k, d in zip(kernel, dilation)]
-    else:
-        pads = list(_per_dim(padding, n))
+    pads = _left_pads(_argument(node, "padding", 4, 0), kernel, dilation)
     make = Window.transposed if transposed else Window.convolution
     windows = [make(k, s, d, p) for k, s, d, p in zip(kernel, stride, dilation, pads)]
     return (TCONV if transposed else CONV), _apply(source, windows, shape), None
@@ -750,13 +747,11 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
         with torch.no_grad():
             model(x)
     except (Exception, SystemExit) as exc:
-        raise ConvcalcError(f"the model raised on a zero input of shape {format_size(shape)}: {type(exc).__name__}: "
-                            f"{_first_line(exc)}") from None
+        raise _raised_on_zeros(exc, shape) from None
     finally:
         for handle in handles:
             handle.remove()
-    dims = len(shape) - 2
-    flow = Flow(tuple(x.shape), [PeriodicField.input() for _ in range(dims)], {2 + d: d for d in range(dims)})
+    flow = _input_flow(tuple(x.shape), len(shape) - 2)
     nodes = [NodeInfo("input", "input", None, shape, 0, flow)]
     for module_name, module, in_shape, out_shape in calls:
         label = type(module).__name__
@@ -785,19 +780,23 @@ def shown_nodes(inspection: Inspection, show_all: bool = False, node: str | None
     return [n for n in nodes if n.kind in SHOWN or n.op == "input" or (node is not None and n.name == node)]
 
 
+def _key(fx_node: Any) -> str:
+    """A graph node's name as shown: a module's qualified name, else fx's node name."""
+    return str(fx_node.target) if fx_node.op == "call_module" else fx_node.name
+
+
 def _ancestors(inspection: Inspection, name: str) -> set[str]:
     if inspection.graph is None:  # hooks: call order is all there is
         names = [n.name for n in inspection.nodes]
         return set(names[:names.index(name) + 1])
     by_name = {}
     for fx_node in inspection.graph.graph.nodes:
-        key = str(fx_node.target) if fx_node.op == "call_module" else fx_node.name
-        by_name[key] = fx_node
+        by_name[_key(fx_node)] = fx_node
     keep: set[str] = set()
     stack = [by_name[name]]
     while stack:
         current = stack.pop()
-        key = str(current.target) if current.op == "call_module" else current.name
+        key = _key(current)
         if key in keep:
             continue
         keep.add(key)
@@ -818,13 +817,17 @@ class NodeMeasurement:
     predicted: tuple[UnitField, ...]
     skipped: str | None = None
 
+    @classmethod
+    def skip(cls, node: str, reason: str, in_size: tuple[int, ...] = ()) -> NodeMeasurement:
+        """A node not measured, and why."""
+        return cls(node, in_size, (), (), (), reason)
+
     @property
     def agrees(self) -> bool:
         return self.skipped is not None or self.measured == self.predicted
 
 
 MEASURE_BUDGET = 2**22
-MEASURE_MARGIN = 3
 
 
 def default_candidates(inspection: Inspection) -> list[str]:
@@ -870,41 +873,40 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
     info = inspection.node(name)
     dims = len(inspection.input_shape) - 2
     if inspection.graph is None:
-        return NodeMeasurement(name, (), (), (), (), "the model could not be traced, so no node can be measured")
+        return NodeMeasurement.skip(name, "the model could not be traced, so no node can be measured")
     if not info.fields or UNKNOWN in info.fields:
-        return NodeMeasurement(name, (), (), (), (), "its field is unknown: nothing to compare")
+        return NodeMeasurement.skip(name, "its field is unknown: nothing to compare")
     if FLAT in info.fields:
-        return NodeMeasurement(name, (), (), (), (), "its positions are flattened into features: each value "
-                                                     "has its own field, none is the tensor's")
+        return NodeMeasurement.skip(name, "its positions are flattened into features: each value has its own "
+                                          "field, none is the tensor's")
     spoiler = _spoiler(inspection, name)
     if spoiler:
-        return NodeMeasurement(name, (), (), (), (), f"{spoiler} lies before it: normalising over positions, or "
-                                                       f"over equal channels, leaves no usable gradient")
+        return NodeMeasurement.skip(name, f"{spoiler} lies before it: normalising over positions, or over "
+                                          f"equal channels, leaves no usable gradient")
     if any(f == GLOBAL for f in info.fields):
         return _measure_global(inspection, name, torch)
     fields: list[PeriodicField] = list(info.fields)  # type: ignore[arg-type]
     size = _measure_size(fields, inspection.input_shape[2:])
     for _ in range(3):  # fields of adaptive pooling grow with the input: enlarge until the unit fits
         if math.prod(size) * inspection.input_shape[1] > MEASURE_BUDGET * 4:
-            return NodeMeasurement(name, size, (), (), (),
-                                   f"an input of {format_size(size)} would be needed; too large")
+            return NodeMeasurement.skip(name, f"an input of {format_size(size)} would be needed; too large", size)
         try:
             at_size = _reinspected(inspection, size, torch).node(name)
         except ConvcalcError as exc:
-            return NodeMeasurement(name, size, (), (), (), str(exc))
+            return NodeMeasurement.skip(name, str(exc), size)
         if at_size.shape is None or any(not isinstance(f, PeriodicField) for f in at_size.fields):
-            return NodeMeasurement(name, size, (), (), (), "its field is not positional on a larger input")
+            return NodeMeasurement.skip(name, "its field is not positional on a larger input", size)
         unit = tuple(n // 2 for n in at_size.shape[-dims:])
         seen = [f.of(u) for f, u in zip(at_size.fields, unit)]  # type: ignore[union-attr]
         if all(s and MEASURE_MARGIN <= s.first and s.last < n - MEASURE_MARGIN for s, n in zip(seen, size)):
             break
         size = tuple(2 * n for n in size)
     else:
-        return NodeMeasurement(name, size, (), (), (), "no input size keeps the unit's field inside the input")
+        return NodeMeasurement.skip(name, "no input size keeps the unit's field inside the input", size)
     predicted = tuple(UnitField(s.first, s.last, s.coverage().holes) for s in seen)
     measured = _gradient_at(inspection, name, size, lambda value: value[(0, slice(None)) + unit].sum(), torch)
     if isinstance(measured, str):
-        return NodeMeasurement(name, size, (), (), (), measured)
+        return NodeMeasurement.skip(name, measured, size)
     return NodeMeasurement(name, size, unit, measured, predicted)
 
 
@@ -917,8 +919,8 @@ def _reinspected(inspection: Inspection, size: tuple[int, ...], torch: Any) -> I
             warnings.simplefilter("ignore")
             _shapes(inspection.graph, torch).run(torch.zeros(*shape))
     except (Exception, SystemExit) as exc:
-        raise ConvcalcError(f"the model did not run on a {format_size(size)} input: {type(exc).__name__}: "
-                            f"{_first_line(exc)}") from None
+        raise ConvcalcError(f"the model did not run on a {format_size(size)} input: "
+                            f"{error_line(exc)}") from None
     return _walk(inspection.graph, shape, inspection.model)
 
 
@@ -927,7 +929,7 @@ def _measure_global(inspection: Inspection, name: str, torch: Any) -> NodeMeasur
     size = tuple(inspection.input_shape[2:])
     measured = _gradient_at(inspection, name, size, lambda value: value.reshape(-1)[0], torch)
     if isinstance(measured, str):
-        return NodeMeasurement(name, size, (), (), (), measured)
+        return NodeMeasurement.skip(name, measured, size)
     return NodeMeasurement(name, size, (), measured, tuple(UnitField(0, n - 1, 0) for n in size))
 
 
@@ -935,14 +937,12 @@ def _gradient_at(inspection: Inspection, name: str, size: tuple[int, ...], pick:
                  torch: Any) -> tuple[UnitField, ...] | str:
     """Run the measurement copy of the graph on ones of ``size`` up to node ``name``, backpropagate from
     what ``pick`` takes of its value, and read the field off the input's gradient (or say why not)."""
-    from .torchcheck import fields_seen
-
     graph = _measurement_copy(inspection.graph, torch)
     x = torch.ones(1, inspection.input_shape[1], *size, dtype=torch.float64, requires_grad=True)
     try:
         value = _value_at(graph, x, name, torch)
     except Exception as exc:
-        return f"the model did not run on a {format_size(size)} input: {type(exc).__name__}: {_first_line(exc)}"
+        return f"the model did not run on a {format_size(size)} input: {error_line(exc)}"
     pick(value).backward()
     return fields_seen(x.grad[0].abs().sum(dim=0) != 0)
 
@@ -960,7 +960,7 @@ def _measurement_copy(graph: Any, torch: Any) -> Any:
     model = copy.deepcopy(graph).double().eval()
     nn = torch.nn
     for module_name, module in list(model.named_modules()):
-        replacement = _stand_in(module, nn)
+        replacement = _stand_in(module, torch)
         if replacement is not None:
             _set_submodule(model, module_name, replacement)
             continue
@@ -975,23 +975,22 @@ def _measurement_copy(graph: Any, torch: Any) -> Any:
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.running_mean.zero_()
             module.running_var.fill_(1.0)
+    function_stand_ins = _function_stand_ins(torch)
     for node in model.graph.nodes:  # functional max pools and saturating activations
-        if node.op == "call_function" and node.target in _FUNCTION_STAND_INS(torch):
-            node.target = _FUNCTION_STAND_INS(torch)[node.target]
+        if node.op == "call_function" and node.target in function_stand_ins:
+            node.target = function_stand_ins[node.target]
     model.recompile()
     return model
 
 
-def _stand_in(module: Any, nn: Any) -> Any:
+def _stand_in(module: Any, torch: Any) -> Any:
+    nn = torch.nn
     label = type(module).__name__
     if label.startswith("MaxPool"):
-        from .layer import Layer
-        from .torchcheck import stand_in
-
         n = int(label[-2])
         layer = Layer.build(module.kernel_size, module.stride, module.padding, module.dilation, op="max_pool",
                             ceil_mode=module.ceil_mode, dims=n)
-        return stand_in(layer, _float64())
+        return stand_in(layer, torch.float64)
     if label.startswith("AdaptiveMaxPool"):
         return getattr(nn, label.replace("Max", "Avg"))(module.output_size)
     if label in ("ReLU6", "Hardtanh"):
@@ -1003,11 +1002,7 @@ def _stand_in(module: Any, nn: Any) -> Any:
     return None
 
 
-def _float64() -> Any:
-    return import_torch().float64
-
-
-def _FUNCTION_STAND_INS(torch: Any) -> dict[Callable[..., Any], Callable[..., Any]]:
+def _function_stand_ins(torch: Any) -> dict[Callable[..., Any], Callable[..., Any]]:
     F = torch.nn.functional
     return {F.relu6: F.relu, F.hardtanh: lambda x, *a, **k: F.relu(x), F.hardsigmoid: torch.sigmoid,
             F.hardswish: F.silu, F.max_pool1d: _avg_like_max, F.max_pool2d: _avg_like_max,
@@ -1018,9 +1013,6 @@ def _FUNCTION_STAND_INS(torch: Any) -> dict[Callable[..., Any], Callable[..., An
 def _avg_like_max(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                   ceil_mode: bool = False, return_indices: bool = False) -> Any:
     """A max pool's windows, averaged (as torchcheck.stand_in does for modules)."""
-    from .layer import Layer
-    from .torchcheck import stand_in
-
     n = x.dim() - 2
     layer = Layer.build(kernel_size, stride if stride not in (None, [], ()) else None, padding, dilation,
                         op="max_pool", ceil_mode=ceil_mode, dims=n)
@@ -1044,8 +1036,7 @@ def _value_at(graph: Any, x: Any, name: str, torch: Any) -> Any:
     class Interpreter(torch.fx.Interpreter):
         def run_node(self, node: Any) -> Any:
             result = super().run_node(node)
-            key = str(node.target) if node.op == "call_module" else node.name
-            if key == name:
+            if _key(node) == name:
                 captured["value"] = result
                 raise Stop
             return result

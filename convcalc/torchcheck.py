@@ -15,7 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from .errors import ConvcalcError
-from .layer import Layer, format_size
+from .layer import POOLS, Layer, format_size
 from .receptive import UnitField
 
 EAGER_LIMIT_BYTES = 256 * 2**20
@@ -50,7 +50,7 @@ class Channels:
 
     def scale(self, op: str) -> int:
         """Multiply-accumulates per output (input, for a transposed conv) position and tap."""
-        if op in ("max_pool", "avg_pool"):
+        if op in POOLS:
             return self.batch * self.in_channels
         return self.batch * self.in_channels * (self.out_channels // self.groups)
 
@@ -151,19 +151,25 @@ def run_stack(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence
     refusal = eager_refusal(layers, in_size, sizes, channels)
     where = "meta" if refusal else device
     try:
-        model = torch.nn.Sequential(*(build_module(layer, channels, where) for layer in layers))
-        params = sum(p.numel() for p in model.parameters())
-        x = torch.zeros(channels.batch, channels.in_channels, *in_size, device=where)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. 'same' with an even kernel copies the input
-            shape = tuple(model(x).shape)
+        shape, params = _run_on(torch, layers, in_size, where, channels)
     except (RuntimeError, ValueError, TypeError) as exc:
-        return TorchAnswer(torch.__version__, where, None, _first_line(exc), not refusal, refusal)
+        return TorchAnswer(torch.__version__, where, None, error_line(exc), not refusal, refusal)
     return TorchAnswer(torch.__version__, where, shape[2:], None, not refusal, refusal, shape, params)
 
 
+def _run_on(torch: Any, layers: Sequence[Layer], in_size: tuple[int, ...], device: str,
+            channels: Channels) -> tuple[tuple[int, ...], int]:
+    """The output shape and parameter count of the torch layers run on zeros; raises what torch raises."""
+    model = torch.nn.Sequential(*(build_module(layer, channels, device) for layer in layers))
+    params = sum(p.numel() for p in model.parameters())
+    x = torch.zeros(channels.batch, channels.in_channels, *in_size, device=device)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. 'same' with an even kernel copies the input
+        return tuple(model(x).shape), params
+
+
 def _weight_count(layer: Layer, channels: Channels) -> int:
-    if layer.op in ("max_pool", "avg_pool") or channels.out_channels % max(channels.groups, 1):
+    if layer.op in POOLS or channels.out_channels % max(channels.groups, 1):
         return 0
     return channels.in_channels * (channels.out_channels // channels.groups) * math.prod(layer.kernel_size)
 
@@ -177,13 +183,9 @@ def _with_large_weights(torch: Any, layers: Sequence[Layer], in_size: tuple[int,
     note = (f"the weights would take {_mib(weights)} (limit {_mib(EAGER_LIMIT_BYTES)}): the layer ran eagerly "
             f"with one channel, and with its channels on the meta device")
     try:
-        model = torch.nn.Sequential(*(build_module(layer, channels, "meta") for layer in layers))
-        params = sum(p.numel() for p in model.parameters())
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            shape = tuple(model(torch.zeros(channels.batch, channels.in_channels, *in_size, device="meta")).shape)
+        shape, params = _run_on(torch, layers, in_size, "meta", channels)
     except (RuntimeError, ValueError, TypeError) as exc:
-        return TorchAnswer(spatial.version, spatial.device, None, spatial.error or _first_line(exc), spatial.eager,
+        return TorchAnswer(spatial.version, spatial.device, None, spatial.error or error_line(exc), spatial.eager,
                            note)
     if spatial.out is None:
         return TorchAnswer(spatial.version, spatial.device, None, spatial.error, spatial.eager, note)
@@ -223,7 +225,8 @@ def judge(layers: Sequence[Layer], ours: tuple[int, ...] | None, answer: TorchAn
     return Verdict(False)
 
 
-def _first_line(exc: BaseException) -> str:
+def error_line(exc: BaseException) -> str:
+    """``RuntimeError: <the first line of its message>``."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
@@ -265,7 +268,7 @@ def stand_in(layer: Layer, dtype: Any) -> Any:
     """
     torch = import_torch()
     n = layer.dims
-    if layer.op in ("max_pool", "avg_pool") and all(d == 1 for d in layer.dilation):
+    if layer.op in POOLS and all(d == 1 for d in layer.dilation):
         return getattr(torch.nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, layer.padding,
                                                  ceil_mode=layer.ceil_mode)
     if layer.op == "max_pool":
