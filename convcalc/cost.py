@@ -50,6 +50,15 @@ class LayerCost:
         return self.out_shape[1]
 
     @property
+    def bias_params(self) -> int:
+        """The bias's share of :attr:`params` (one per output channel, or none)."""
+        return self.out_channels if self.bias and self.layer.op not in POOLS else 0
+
+    @property
+    def weight_params(self) -> int:
+        return self.params - self.bias_params
+
+    @property
     def out_bytes(self) -> int:
         """The output activation's size for ``dtype``."""
         return math.prod(self.out_shape) * DTYPE_BYTES[self.dtype]
@@ -125,8 +134,8 @@ def stack_costs(layers: Sequence[Layer], shape: Sequence[int], channels: Sequenc
     PyTorch rejects on its input (receptive.receptive_field names it)."""
     convolutions = sum(layer.op not in POOLS for layer in layers)
     if channels is not None and len(channels) != convolutions:
-        raise ConvcalcError(f"--channels has {len(channels)} values for the stack's {convolutions} convolution"
-                            f"{'s' if convolutions != 1 else ''} (pools keep their channels)")
+        raise ConvcalcError(f"{{channels}} has {len(channels)} values for the stack's {convolutions} convolution"
+                            f"{'s' if convolutions != 1 else ''} (pools keep their channels)", parameters=("channels",))
     remaining = list(channels or [])
     costs: list[LayerCost] = []
     current = tuple(shape)

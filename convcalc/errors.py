@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ConvcalcError(ValueError):
-    """Base class of every error convcalc raises on purpose (bad arguments included)."""
+    """Base class of every error convcalc raises on purpose (bad arguments included).
+
+    A message about an argument names it by its Python name, written ``{name}`` in ``message`` and
+    listed in ``parameters``; a front end words it its own way with :meth:`worded` (the CLI shows
+    ``--unit`` where the Python API says ``unit``), so no flag name lives in the core.
+    """
+
+    def __init__(self, message: str, *, parameters: tuple[str, ...] = ()):
+        self.template = message
+        self.parameters = parameters
+        super().__init__(self.worded({}))
+
+    def worded(self, names: Mapping[str, str]) -> str:
+        """The message with each parameter named as ``names`` says (its Python name otherwise)."""
+        if not self.parameters:
+            return self.template
+        return self.template.format(**{p: names.get(p, p) for p in self.parameters})
 
 
 class SpecError(ConvcalcError):

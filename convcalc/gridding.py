@@ -261,6 +261,11 @@ def gridding(rates: Sequence[int], kernel_size: int = 3) -> GriddingReport:
 # the interval [0, (k-1) * sum], and a larger step would leave the next offset unreachable (all later
 # steps are larger still). The field is 1 + (k-1) * sum(rates), so keeping it means keeping the sum.
 
+def dilated_field(rates: Sequence[int], kernel_size: int) -> int:
+    """The receptive field of stacked stride-1 ``kernel_size``-tap layers: ``1 + (k-1) * sum(rates)``."""
+    return 1 + (kernel_size - 1) * sum(rates)
+
+
 def is_hole_free(rates: Sequence[int], kernel_size: int) -> bool:
     """The covering condition above (order does not matter: the offsets are a sum).
 

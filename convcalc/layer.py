@@ -47,6 +47,13 @@ def effective_kernel_size(kernel_size: int, dilation: int) -> int:
     return dilation * (kernel_size - 1) + 1
 
 
+def same_padding(kernel_size: int, dilation: int) -> tuple[int, int]:
+    """``padding='same'`` at stride 1: ``d*(k-1)`` in total, the odd element on the right
+    (torch/nn/modules/conv.py, ``_conv_forward``)."""
+    total = dilation * (kernel_size - 1)
+    return total // 2, total - total // 2
+
+
 def resolve_dims(values: dict[str, object], dims: int | None = None) -> int:
     """The number of spatial dimensions: the length of the tuples given, else ``dims``, else 2.
 
@@ -120,7 +127,7 @@ class Layer:
         n = resolve_dims(values, dims)
         kernel = per_dim("kernel_size", kernel_size, n, 1)
         if stride is None:
-            stride = kernel if op in POOLS else 1
+            stride = default_stride(op, kernel)
         pads = padding.lower() if isinstance(padding, str) else per_dim("padding", padding, n, 0)
         return cls(op, kernel, per_dim("stride", stride, n, 1), pads, per_dim("dilation", dilation, n, 1),
                    per_dim("output_padding", output_padding, n, 0), bool(ceil_mode), _checked=True)
@@ -201,9 +208,13 @@ class Layer:
         if self.padding == "valid":
             return ((0, 0),) * self.dims
         if self.padding == "same":
-            totals = [e - 1 for e in self.effective_kernel_size]
-            return tuple((t // 2, t - t // 2) for t in totals)
+            return tuple(same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation))
         return tuple((p, p) for p in self.padding)
+
+    @property
+    def default_stride(self) -> tuple[int, ...]:
+        """The stride PyTorch uses when none is given (:func:`default_stride`)."""
+        return per_dim("stride", default_stride(self.op, self.kernel_size), self.dims, 1)
 
     @property
     def torch_name(self) -> str:
@@ -249,12 +260,23 @@ class Layer:
         return out
 
 
+def pool_windows(n: int, k: int, p: int, s: int, d: int, ceil_mode: bool) -> int:
+    """Windows before ceil_mode's check: ``floor((n + 2p - e + (s-1 if ceil_mode)) / s) + 1`` (Pool.h)."""
+    return (n + 2 * p - effective_kernel_size(k, d) + (s - 1 if ceil_mode else 0)) // s + 1
+
+
 def pooled_size(n: int, k: int, p: int, s: int, d: int, ceil_mode: bool) -> int:
-    """``pooling_output_shape_pad_lr`` (Pool.h): floor, or ceil with the last window kept inside."""
-    out = (n + 2 * p - effective_kernel_size(k, d) + (s - 1 if ceil_mode else 0)) // s + 1
+    """``pooling_output_shape_pad_lr`` (Pool.h): floor, or ceil with the last window kept inside
+    (a window starting at or past ``n + p`` is dropped)."""
+    out = pool_windows(n, k, p, s, d, ceil_mode)
     if ceil_mode and (out - 1) * s >= n + p:
         out -= 1
     return out
+
+
+def default_stride(op: str, kernel_size: IntOrTuple) -> IntOrTuple:
+    """PyTorch's stride when none is given: the kernel size for pools, else 1 (torch.nn.MaxPool2d docs)."""
+    return kernel_size if op in POOLS else 1
 
 
 def size_keeping_padding(layer: Layer) -> tuple[int | None, ...]:
@@ -264,11 +286,17 @@ def size_keeping_padding(layer: Layer) -> tuple[int | None, ...]:
     ``2p = d*(k-1) + output_padding``, pools ``2p = d*(k-1)`` with ``p <= k // 2``.
     """
     result: list[int | None] = []
-    for i, (k, s, e) in enumerate(zip(layer.kernel_size, layer.stride, layer.effective_kernel_size)):
-        total = e - 1 + (layer.output_padding[i] if layer.op == "conv_transpose" else 0)
+    for i, (k, s) in enumerate(zip(layer.kernel_size, layer.stride)):
+        total = size_keeping_total(layer, i)
         fits = s == 1 and total % 2 == 0 and not (layer.op in POOLS and total // 2 > k // 2)
         result.append(total // 2 if fits else None)
     return tuple(result)
+
+
+def size_keeping_total(layer: Layer, i: int) -> int:
+    """The total padding that keeps the size at stride 1 in dimension ``i``: ``d*(k-1)``, plus
+    ``output_padding`` for conv_transpose."""
+    return layer.effective_kernel_size[i] - 1 + (layer.output_padding[i] if layer.op == "conv_transpose" else 0)
 
 
 def output_size(

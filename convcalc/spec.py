@@ -390,8 +390,7 @@ def _stack_dims(source: _Text | None, raws: list[_RawLayer], dims: int | None) -
 def format_layer(layer) -> str:
     """The canonical spec of one Layer: ``parse_layers(format_layer(x), x.dims) == [x]``."""
     parts = [OP_PREFIX[layer.op] if layer.op != "conv" else "", _format_size(layer.kernel_size, full=True)]
-    default_stride = layer.kernel_size if layer.op in POOLS else (1,) * layer.dims
-    if layer.stride != default_stride:
+    if layer.stride != layer.default_stride:
         parts.append("s" + _format_size(layer.stride))
     if any(d != 1 for d in layer.dilation):
         parts.append("d" + _format_size(layer.dilation))
@@ -429,7 +428,7 @@ def _format_size(values: tuple[int, ...], full: bool = False) -> str:
 _SHAPE_WRAPPERS = (("torch.size(", ")"), ("[", "]"), ("(", ")"))
 
 
-def parse_shape(text: str, name: str = "--shape") -> tuple[int, ...]:
+def parse_shape(text: str, name: str = "shape") -> tuple[int, ...]:
     """A full shape as people paste it: ``1x3x256x256``, ``[1, 3, 256, 256]`` or
     ``torch.Size([1, 3, 256, 256])``; errors point into the text as typed."""
     start, end = 0, len(text)

@@ -90,7 +90,7 @@ def _report(message: str, field: StackField) -> str:
 
     from rich.console import Console
 
-    from .render import rf_table
+    from .render.rf import rf_table
 
     buffer = StringIO()
     Console(file=buffer, width=120, color_system=None, legacy_windows=False).print(rf_table(field))

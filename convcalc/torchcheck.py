@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConvcalcError
 from .layer import POOLS, Layer, format_size
-from .receptive import UnitField
+from .periodic import UnitField
 
 EAGER_LIMIT_BYTES = 256 * 2**20
 EAGER_LIMIT_MACS = 2**30
@@ -63,12 +63,13 @@ class Verdict:
     caveat: str | None = None
 
 
-def import_torch() -> Any:
-    """torch, or a ConvcalcError that says how to install it."""
+def import_torch(needed_by: str = "{verify}") -> Any:
+    """torch, or a ConvcalcError that says what needs it (``{verify}`` by default) and how to install it."""
     try:
         import torch
     except ImportError as exc:
-        raise ConvcalcError(f"--verify needs PyTorch, which is not installed: {INSTALL_HINT}") from exc
+        raise ConvcalcError(f"{needed_by} needs PyTorch, which is not installed: {INSTALL_HINT}",
+                            parameters=("verify",) if "{verify}" in needed_by else ()) from exc
     return torch
 
 

@@ -469,7 +469,7 @@ def test_rf_verify_confirms_a_rejection():
 
 def test_rf_verify_disagreement_exits_3(monkeypatch):
     from convcalc import torchcheck
-    from convcalc.receptive import UnitField
+    from convcalc.periodic import UnitField
 
     wrong = torchcheck.MeasuredField("9.9", (21,), (4,), (UnitField(4, 16, 0),), (UnitField(4, 16, 6),), (9,), (9,))
     monkeypatch.setattr(torchcheck, "measure_field", lambda layers: wrong)
@@ -846,13 +846,16 @@ def test_internal_errors_are_one_line_exit_4_and_traceback_on_request(monkeypatc
     assert isinstance(invoke("out", "--in", "8", "-k", "3").exception, TypeError)
 
 
-def test_entry_point_narrows_the_app_to_the_command_run():
-    from convcalc.cli import app_for
-
-    narrowed = app_for(["gridding", "2,2,2"])
-    assert [c.callback.__name__ for c in narrowed.registered_commands] == ["gridding"]
-    assert app_for(["--help"]) is app and app_for([]) is app and app_for(["nonsense"]) is app
-    assert len(app.registered_commands) >= 5  # the full app is untouched
+def test_entry_point_registers_only_the_command_run():
+    code = ("from convcalc.cli.typer_app import app, app_for\n"
+            "narrowed = app_for(['gridding', '2,2,2'])\n"
+            "print([c.callback.__name__ for c in narrowed.registered_commands])\n"
+            "print(app_for(['nonsense']) is app, [c.callback.__name__ for c in app.registered_commands])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == [
+        "['gridding']", "True ['gridding', 'out', 'rf', 'aspp', 'check', 'inspect']"]
+    assert [c.callback.__name__ for c in app.registered_commands] == [
+        "out", "rf", "gridding", "aspp", "check", "inspect"]  # convcalc.cli.app: every command, in help's order
 
 
 # -- what the independent review found -------------------------------------------------------------------

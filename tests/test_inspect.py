@@ -15,7 +15,7 @@ from typer.testing import CliRunner  # noqa: E402
 import models  # noqa: E402
 from convcalc import ConvcalcError  # noqa: E402
 from convcalc.cli import app  # noqa: E402
-from convcalc.inspect import (GLOBAL, inspect_model, load_model, shown_nodes, verify_default,  # noqa: E402
+from convcalc.graph import (GLOBAL, UNKNOWN, inspect_model, load_model, shown_nodes, verify_default,  # noqa: E402
                               verify_nodes)
 
 MODELS_FILE = str(Path(__file__).parent / "models.py")
@@ -191,7 +191,7 @@ def test_cli_verify():
 
 
 def test_cli_verify_disagreement_exits_3(monkeypatch):
-    from convcalc import inspect as inspector
+    from convcalc.graph import measure as inspector
 
     real = inspector._measure
 
@@ -296,7 +296,7 @@ def test_size_dependent_windows_interpolation_and_multichannel_dilated_pools(mod
 
 def test_antialiased_downsampling_is_unknown_not_wrong():
     inspection = inspect_model(Resizes("bilinear", 0.5, antialias=True), (1, 3, 24, 24))
-    assert inspection.output.fields[0] == "unknown"
+    assert inspection.output.fields[0] == UNKNOWN
     assert any("antialiased downsampling" in w for w in inspection.warnings)
 
 

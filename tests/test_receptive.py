@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from convcalc import ConvcalcError, ShapeError, receptive_field
 from convcalc.gridding import Coverage
-from convcalc.receptive import NO_FIELD, PeriodicField, Window, _Geometry, unit_box, unit_field
+from convcalc.periodic import NO_FIELD, PeriodicField, Window
+from convcalc.receptive import _Geometry, unit_box, unit_field
 from convcalc.spec import parse_layers
 from strategies import stack_layers
 
@@ -177,8 +178,8 @@ def test_unit_box_is_clipped_and_counts_padding():
 
 
 @pytest.mark.parametrize("unit, message", [
-    ((56, 0), "--unit index 56 is outside the output"),
-    ((0,), "--unit has 1 indices"),
+    ((56, 0), "^unit index 56 is outside the output"),
+    ((0,), "^unit has 1 indices"),
 ])
 def test_unit_box_errors(unit, message):
     field = receptive_field("7x7s2p3,max3s2p1", 224)
@@ -187,7 +188,7 @@ def test_unit_box_errors(unit, message):
 
 
 def test_unit_box_needs_an_input_size():
-    with pytest.raises(ConvcalcError, match="--unit needs --in"):
+    with pytest.raises(ConvcalcError, match="^unit needs in_size"):
         unit_box(receptive_field("3x3"), (0, 0))
 
 

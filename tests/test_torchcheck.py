@@ -106,5 +106,5 @@ def test_without_torch_says_how_to_install():
             "try:\n    import_torch()\n"
             "except Exception as exc:\n    print(type(exc).__name__, exc)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ('ConvcalcError --verify needs PyTorch, which is not installed: '
+    assert result.stdout.strip() == ('ConvcalcError verify needs PyTorch, which is not installed: '
                                      'pip install "convcalc[torch]"')

@@ -1,0 +1,89 @@
+"""``convcalc out``: one layer's output size, with the formula and its numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ShapeError
+from ..layer import POOLS, Layer
+from ..reports import OutReport
+from ..render.out import out_document, out_view
+from .typer_app import app, finish
+from .options import (CeilOpt, DeviceOpt, DilationOpt, DimsOpt, DtypeOpt, ExpectOpt, GroupsOpt, JsonOpt, KernelOpt,
+                      NoBiasOpt, OpOpt, OptionalSizeIn, OutChannelsOpt, OutputPaddingOpt, PaddingOpt, ShapeOpt,
+                      StrideOpt, VerifyOpt, channel_options, expected_size, input_of, layer_from_options,
+                      verify_device)
+
+OUT_EXAMPLES = """\
+[b]Examples[/b]
+
+  convcalc out --in 256 -k 3 -d 2 -p 2          [dim]# dilated 3x3 keeps 256[/dim]
+
+  convcalc out --in 224x320 -k 1x7 -p 0x3       [dim]# per-dimension values[/dim]
+
+  convcalc out --in 5 -k 2 -s 2 -p 1 --op max --ceil --dims 1
+
+  convcalc out --in 64 -k 4 -s 2 -p 1 --op tconv --verify
+
+  convcalc out --in 256 -k 3 -s 2 -p 1 --expect 128 --json
+
+  convcalc out --shape "torch.Size([1, 3, 256, 256])" -k 3 -p 2 -d 2 --out-channels 64
+
+  convcalc out --shape 8x32x56x56 -k 3 -p 1 --groups 32 --out-channels 64 --dtype float16
+"""
+
+@app.command(epilog=OUT_EXAMPLES)
+def out(
+    kernel_size: KernelOpt,
+    in_size: OptionalSizeIn = None,
+    stride: StrideOpt = None,
+    padding: PaddingOpt = "0",
+    dilation: DilationOpt = "1",
+    op: OpOpt = "conv",
+    output_padding: OutputPaddingOpt = "0",
+    ceil: CeilOpt = False,
+    dims: DimsOpt = None,
+    shape: ShapeOpt = None,
+    out_channels: OutChannelsOpt = None,
+    groups: GroupsOpt = 1,
+    no_bias: NoBiasOpt = False,
+    dtype: DtypeOpt = "float32",
+    expect: ExpectOpt = None,
+    verify: VerifyOpt = False,
+    device: DeviceOpt = "cpu",
+    json_: JsonOpt = False,
+) -> int:
+    """Output size of one layer (Conv, ConvTranspose, MaxPool, AvgPool), with the formula and its numbers."""
+    spatial, full = input_of(in_size, shape)
+    layer, size = layer_from_options(spatial, kernel_size, stride, padding, dilation, op, output_padding, ceil,
+                                     dims)
+    channels = channel_options(full, out_channels, groups, not no_bias, dtype)
+    report = out_report(layer, size, expected_size(expect, layer.dims, full is not None),
+                        verify_device(verify, device), full, channels)
+    shown = report.error is None or report.answer is not None  # a bare rejection is its red line alone
+    return finish(report, json_, out_document, out_view if shown else None)
+
+
+def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | None, device: str | None,
+               shape: tuple[int, ...] | None = None, channels: dict[str, Any] | None = None) -> OutReport:
+    """Our output size (or rejection), the channel side with ``shape``, and torch's answer on a device."""
+    cost = None
+    try:
+        result, error = layer.output_size(size), None
+        if shape is not None:
+            from ..cost import layer_cost
+
+            cost = layer_cost(layer, shape, **(channels or {}))
+    except ShapeError as exc:
+        result, error = None, str(exc)
+    if device is None:
+        return OutReport(layer, size, result, error, expected, cost=cost, shape=shape)
+    from ..torchcheck import Channels, judge, run_layer
+
+    torch_channels = Channels()
+    if shape is not None and channels is not None:
+        out_channels = channels["out_channels"] or shape[1]
+        torch_channels = Channels(shape[0], shape[1], shape[1] if layer.op in POOLS
+                                  else out_channels, channels["groups"], channels["bias"])
+    answer = run_layer(layer, size, result, device, torch_channels)
+    return OutReport(layer, size, result, error, expected, answer, judge([layer], result, answer, cost), cost, shape)

@@ -1,0 +1,202 @@
+"""Tracing a model: torch.fx graph, an eager shape pass on zeros, then the field rules node by node.
+
+Shapes come from running the traced graph eagerly on a zero tensor (CPU, eval mode, batch 1), never
+from guessing. Models fx cannot trace fall back to forward hooks in call order, which give exact
+shapes but fields that hold only where the model does not branch.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import traceback
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConvcalcError
+from ..layer import format_size
+from ..torchcheck import error_line, import_torch
+from .fields import SHOWN, Flow, Inspection, NodeInfo, input_flow
+from .rules import first_flow, function_name, getitem, meta_shape, node_args, pieces, through_function, through_module
+
+
+def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -> Inspection:
+    """Trace ``model`` and work out every node's shape and field for an input of ``input_shape``."""
+    torch = import_torch("inspecting a model")
+    shape = tuple(input_shape)
+    if len(shape) < 3:
+        raise ConvcalcError(f"--input {format_size(shape)} has rank {len(shape)}: expected N x C and 1 to 3 spatial "
+                            f"sizes, e.g. 1x3x224x224")
+    model = model.eval()
+    x = torch.zeros(1, *shape[1:])
+    try:
+        graph = torch.fx.symbolic_trace(model)
+    except (Exception, SystemExit) as exc:
+        return _hook_inspection(model, x, shape, name, _trace_failure(exc))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
+            shape_recorder(graph, torch).run(x)
+    except (Exception, SystemExit) as exc:
+        raise _raised_on_zeros(exc, shape) from None
+    return walk(graph, shape, name)
+
+
+def _raised_on_zeros(exc: BaseException, shape: tuple[int, ...]) -> ConvcalcError:
+    return ConvcalcError(f"the model raised on a zero input of shape {format_size(shape)}: {error_line(exc)}")
+
+
+def shape_recorder(graph: Any, torch: Any) -> Any:
+    """An interpreter that runs the graph eagerly and records each node's output shape (a tuple for a
+    tensor, a list for a sequence of tensors, None otherwise) in ``node.meta["convcalc_shape"]``."""
+
+    def shape_of(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return tuple(int(d) for d in value.shape)
+        if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
+            return [tuple(int(d) for d in v.shape) for v in value]
+        return None
+
+    class Shapes(torch.fx.Interpreter):
+        def run_node(self, node: Any) -> Any:
+            result = super().run_node(node)
+            node.meta["convcalc_shape"] = shape_of(result)
+            return result
+
+    return Shapes(graph)
+
+
+def _trace_failure(exc: BaseException) -> str:
+    """The message of an fx trace error, with the user's line that caused it."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "site-packages" not in f.filename and f"{os.sep}torch{os.sep}" not in f.filename
+              and f"{os.sep}convcalc{os.sep}" not in f.filename]
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}: {(frames[-1].line or '').strip()}" if frames else ""
+    return f"torch.fx could not trace the model{where} ({error_line(exc)})"
+
+
+def walk(graph: Any, shape: tuple[int, ...], name: str) -> Inspection:
+    modules = dict(graph.named_modules())
+    flows: dict[str, Flow] = {}
+    nodes: list[NodeInfo] = []
+    notes: list[str] = []
+    output: NodeInfo | None = None
+    for node in graph.graph.nodes:
+        info = _node_info(node, modules, flows, shape, notes)
+        flows[node.name] = info.flow
+        if node.op == "output":
+            output = info
+        else:
+            nodes.append(info)
+    assert output is not None
+    return Inspection(name, shape, nodes, output, notes, True, graph)
+
+
+def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input_shape: tuple[int, ...],
+               notes: list[str]) -> NodeInfo:
+    batch = input_shape[0]
+    shape = meta_shape(node)
+    shown_shape = (batch, *shape[1:]) if shape else None
+    if node.op == "placeholder":
+        return NodeInfo(node.name, "input", None, input_shape, 0, input_flow(shape, len(input_shape) - 2))
+    if node.op == "get_attr":
+        return NodeInfo(node.name, "get_attr", None, shown_shape, 0, Flow(shape, constant=True))
+    if node.op == "output":
+        source = first_flow(node.args, flows)
+        out_shape = source.shape if source is not None else None
+        return NodeInfo("output", "output", None, (batch, *out_shape[1:]) if out_shape else None, 0,
+                        source or Flow(None, constant=True))
+    inputs = [flows[a.name] for a in node_args(node) if a.name in flows]
+    tensors = [f for f in inputs if f.spatial()]
+    meta = node.meta.get("convcalc_shape")
+    if node.op != "call_module" and isinstance(meta, list):  # chunk, split, unbind, ...
+        return NodeInfo(node.name, function_name(node), None, None, 0, pieces(node, meta, tensors, notes))
+    if node.op != "call_module" and meta is None:  # sizes, shapes, numbers: nothing positional
+        return NodeInfo(node.name, function_name(node), None, None, 0, Flow(None, constant=True))
+    if node.op == "call_module":
+        module = modules[node.target]
+        label = type(module).__name__
+        params = sum(p.numel() for p in module.parameters())
+        kind, flow, note = through_module(module, label, tensors, shape, node)
+        if note:
+            notes.append(f"{node.target} ({label}): {note}")
+        return NodeInfo(str(node.target), label, kind, shown_shape, params, flow, note)
+    label = function_name(node)
+    if node.op == "call_function" and node.target is operator.getitem:
+        return NodeInfo(node.name, "getitem", None, shown_shape, 0, getitem(node, flows, shape, notes))
+    kind, flow, note = through_function(label, node, tensors, flows, shape)
+    if note:
+        notes.append(f"{node.name} ({label}): {note}")
+    return NodeInfo(node.name, label, kind, shown_shape, 0, flow, note)
+
+
+def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, failure: str) -> Inspection:
+    """Shapes from forward hooks on the model's leaf modules, fields composed in call order."""
+    torch = import_torch("inspecting a model")
+    calls: list[tuple[str, Any, tuple[int, ...], tuple[int, ...]]] = []
+    handles = []
+    for module_name, module in model.named_modules():
+        if next(module.children(), None) is None and module_name:
+            def hook(mod: Any, args: Any, out: Any, module_name: str = module_name) -> None:
+                first = args[0] if args and hasattr(args[0], "shape") else None
+                if first is not None and hasattr(out, "shape"):
+                    calls.append((module_name, mod, tuple(first.shape), tuple(out.shape)))
+            handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    except (Exception, SystemExit) as exc:
+        raise _raised_on_zeros(exc, shape) from None
+    finally:
+        for handle in handles:
+            handle.remove()
+    flow = input_flow(tuple(x.shape), len(shape) - 2)
+    nodes = [NodeInfo("input", "input", None, shape, 0, flow)]
+    for module_name, module, in_shape, out_shape in calls:
+        label = type(module).__name__
+        source = Flow(in_shape, list(flow.fields), dict(flow.axes))
+        kind, flow, note = through_module(module, label, [source], out_shape, None)
+        nodes.append(NodeInfo(module_name, label, kind, (shape[0], *out_shape[1:]), sum(
+            p.numel() for p in module.parameters()), flow, note))
+    notes = [failure, "fell back to forward hooks: shapes are exact, but the receptive fields compose the "
+                         "modules in the order they ran and cannot be guaranteed where the model branches or "
+                         "calls functions between modules"]
+    output = NodeInfo("output", "output", None, nodes[-1].shape, 0, nodes[-1].flow)
+    return Inspection(name, shape, nodes, output, notes, False, None)
+
+
+def shown_nodes(inspection: Inspection, show_all: bool = False, node: str | None = None) -> list[NodeInfo]:
+    """Geometry-changing nodes and merges (or all, or those on the path to ``node``)."""
+    nodes = inspection.nodes
+    if node is not None:
+        target = inspection.node(node)
+        keep = ancestors(inspection, target.name)
+        nodes = [n for n in nodes if n.name in keep]
+    if show_all:
+        return nodes
+    return [n for n in nodes if n.kind in SHOWN or n.op == "input" or (node is not None and n.name == node)]
+
+
+def node_key(fx_node: Any) -> str:
+    """A graph node's name as shown: a module's qualified name, else fx's node name."""
+    return str(fx_node.target) if fx_node.op == "call_module" else fx_node.name
+
+
+def ancestors(inspection: Inspection, name: str) -> set[str]:
+    if inspection.graph is None:  # hooks: call order is all there is
+        names = [n.name for n in inspection.nodes]
+        return set(names[:names.index(name) + 1])
+    by_name = {}
+    for fx_node in inspection.graph.graph.nodes:
+        by_name[node_key(fx_node)] = fx_node
+    keep: set[str] = set()
+    stack = [by_name[name]]
+    while stack:
+        current = stack.pop()
+        key = node_key(current)
+        if key in keep:
+            continue
+        keep.add(key)
+        stack.extend(node_args(current))
+    return keep

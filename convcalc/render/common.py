@@ -1,0 +1,192 @@
+"""What every command's renderer shares: the consoles, JSON output, unwrapped lines, exact numbers and
+torch's verdict lines. Formatting only: every value shown is computed by the core or a report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.text import Text
+
+from ..reports import sizes
+
+if TYPE_CHECKING:
+    from ..periodic import UnitField
+    from ..torchcheck import MeasuredField, TorchAnswer, Verdict
+
+__all__ = ["MAX_TABLE_ROWS", "agreement", "byte_size", "collapsed", "console", "dumps", "json_number",
+           "json_value", "line", "measured_document", "measured_lines", "number", "once_per_distinct_dim",
+           "per_dim_text", "print_error", "print_json", "run_notes", "sizes", "spans", "verify_document",
+           "verify_lines"]
+
+def console(stderr: bool = False) -> Console:
+    """A console on the current stdout/stderr (so that test runners capturing them see the output)."""
+    return Console(stderr=stderr, highlight=False)
+
+
+def print_json(document: dict[str, Any]) -> None:
+    """Exactly one JSON object on stdout, nothing else."""
+    sys.stdout.write(dumps(document) + "\n")
+
+
+def dumps(value: Any, indent: str = "") -> str:
+    """JSON indented by two spaces, with lists of plain values and flat objects kept on one line."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value and not all(map(_flat, value.values())) or \
+            isinstance(value, dict) and indent == "":
+        items = [f"{inner}{json.dumps(str(k))}: {dumps(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, list) and not all(map(_flat, value)):
+        items = [inner + dumps(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{indent}]"
+    return json.dumps(value)
+
+
+def _flat(value: Any) -> bool:
+    """A value that fits on one line: no objects inside, or an object of plain values and lists."""
+    if isinstance(value, dict):
+        return all(not isinstance(v, (dict, list)) or (isinstance(v, list) and all(map(_plain, v)))
+                   for v in value.values())
+    if isinstance(value, list):
+        return all(map(_plain, value))
+    return True
+
+
+def _plain(value: Any) -> bool:
+    return not isinstance(value, dict) and (not isinstance(value, list) or all(map(_plain, value)))
+
+
+def print_error(message: str, detail: str | None = None) -> None:
+    """One red line on stderr naming the problem, and for bad text the text with a caret under it."""
+    err = console(stderr=True)
+    err.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    if detail:
+        err.print(Text(detail), soft_wrap=True)
+
+
+def line(text: str, style: str | None = None) -> Text:
+    """A line that is never wrapped (terminals wrap it; pipes and tests see it whole)."""
+    return Text(text, style=style or "", no_wrap=True, overflow="ignore")
+
+
+def once_per_distinct_dim(lines: list[str]) -> list[str]:
+    """One line when every dimension says the same, else each line labelled with its dimension."""
+    if len(set(lines)) == 1:
+        return lines[:1]
+    return [f"dim {i + 1}: {line}" for i, line in enumerate(lines)]
+
+
+def verify_lines(answer: TorchAnswer | None, verdict: Verdict | None, ours: str) -> list[Text]:
+    """What torch said, then our answer and the verdict, then any notes."""
+    if answer is None or verdict is None:
+        return []
+    how = "eager" if answer.eager else "meta device"
+    theirs = sizes(answer.out) if answer.out is not None else f"rejects it: {answer.error}"
+    if answer.out_shape is not None and "parameters" in ours:
+        theirs = f"{sizes(answer.out_shape)}, {answer.params:,} parameters"
+    word, style = agreement(verdict.agrees)
+    lines = [line(f"PyTorch {answer.version} ({answer.device}, {how}): {theirs}"),
+             line(f"convcalc: {ours} -> {word}", style)]
+    return lines + [line(f"note: {note}", "yellow") for note in run_notes(answer, verdict)]
+
+
+def run_notes(answer: TorchAnswer, verdict: Verdict) -> list[str]:
+    """torch's note on the run and the verdict's caveat, each once."""
+    return list(dict.fromkeys(note for note in (answer.note, verdict.caveat) if note))
+
+
+def agreement(agrees: bool, word: str = "agrees") -> tuple[str, str]:
+    """The word and style of a torch cross-check's verdict."""
+    return (word, "green") if agrees else ("DISAGREES", "bold red")
+
+
+def byte_size(n: int) -> str:
+    if n.bit_length() > 900:  # beyond what a float holds: the exact count only
+        return f"{n:,} bytes"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+def verify_document(answer: TorchAnswer, verdict: Verdict, channels: bool = False) -> dict[str, Any]:
+    """The ``verify`` object: torch's version, device and answer, and whether it agrees; with
+    ``channels`` also torch's full output shape and parameter count."""
+    doc = {
+        "torch": answer.version,
+        "device": answer.device,
+        "eager": answer.eager,
+        "out": list(answer.out) if answer.out is not None else None,
+        "error": answer.error,
+        "agrees": verdict.agrees,
+        "note": " ".join(run_notes(answer, verdict)) or None,
+    }
+    if channels:
+        doc["out_shape"] = list(answer.out_shape) if answer.out_shape is not None else None
+        doc["params"] = answer.params
+    return doc
+
+
+MAX_TABLE_ROWS = 200  # longer tables show their head and tail (JSON keeps every row)
+
+
+def number(value: Fraction | int) -> str:
+    """An exact number for people: ``8``, ``15.5``, ``1/3``."""
+    value = Fraction(value)
+    if value.denominator == 1:
+        return str(value.numerator)
+    if 1000 % value.denominator == 0 or 10**6 % value.denominator == 0:
+        return format(float(value), "g")
+    return f"{value.numerator}/{value.denominator}"
+
+
+def json_number(value: Fraction | int) -> int | float:
+    """An int where the value is whole, else the nearest float (the text view keeps exact fractions)."""
+    value = Fraction(value)
+    return value.numerator if value.denominator == 1 else float(value)
+
+
+def per_dim_text(values: Sequence[Fraction | int]) -> str:
+    """One value when every dimension agrees, else ``a x b``."""
+    return collapsed([number(v) for v in values])
+
+
+def collapsed(texts: Sequence[str]) -> str:
+    return texts[0] if len(set(texts)) == 1 else "x".join(texts)
+
+
+def spans(fields: Sequence[UnitField]) -> str:
+    """Where a unit's field lies and its holes: one text when every dimension agrees, else one per dimension."""
+    texts = [f"[{f.first}, {f.last}] rf {f.receptive_field}, {f.holes} holes" for f in fields]
+    return texts[0] if len(set(texts)) == 1 else "; ".join(f"dim {i}: {t}" for i, t in enumerate(texts, 1))
+
+
+def measured_lines(measured: MeasuredField) -> list[Text]:
+    """The gradient measurement beside the computed field."""
+    word, style = agreement(measured.agrees)
+    return [line(f"PyTorch {measured.version} gradient of output unit {', '.join(map(str, measured.unit))} on a "
+                 f"{sizes(measured.in_size)} input: {spans(measured.measured)}, out {sizes(measured.measured_out)}"),
+            line(f"convcalc: {spans(measured.predicted)}, out {sizes(measured.predicted_out)} -> {word}", style)]
+
+
+def measured_document(measured: MeasuredField) -> dict[str, Any]:
+    """The gradient measurement as JSON: what torch's gradient showed, what convcalc computed."""
+    def fields(values: Sequence[UnitField]) -> dict[str, list[int]]:
+        return {"first": [f.first for f in values], "last": [f.last for f in values],
+                "receptive_field": [f.receptive_field for f in values], "holes": [f.holes for f in values]}
+
+    return {"torch": measured.version, "in": list(measured.in_size), "unit": list(measured.unit),
+            "measured": fields(measured.measured), "computed": fields(measured.predicted),
+            "agrees": measured.agrees}
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, Fraction):
+        return json_number(value)
+    return value

@@ -1,0 +1,253 @@
+"""What each command found, with its verdicts: pure data between the core and the renderer.
+
+Data flows one way (docs/design.md, "Architecture"): the CLI parses options and calls the core; the
+core's results and torch's answers are gathered here, each report deciding what its command's verdict
+is (``rejection``: input PyTorch rejects, exit 2; ``failure``: an expectation or check that failed,
+exit 1; ``disagrees``: torch disagreed, exit 3); the renderer only formats. Nothing here imports
+typer, rich or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+from .gridding import FieldTooWide
+from .layer import format_size
+
+if TYPE_CHECKING:  # the calculator path loads none of these here: they are imported where they are used
+    from .aspp import Branch
+    from .checks import CheckResult
+    from .cost import LayerCost
+    from .gridding import Coverage, GriddingReport
+    from .graph import Inspection, NodeInfo, NodeMeasurement
+    from .layer import Layer
+    from .receptive import StackField, UnitBox
+    from .torchcheck import CheckVerify, MeasuredField, TapCount, TorchAnswer, Verdict
+
+OK, FAILED, BAD_INPUT, DISAGREES, INTERNAL_ERROR = 0, 1, 2, 3, 4
+
+
+class Verdicts(Protocol):
+    """What every report says about itself."""
+
+    @property
+    def rejection(self) -> str | None: ...
+
+    @property
+    def failure(self) -> str | None: ...
+
+    @property
+    def disagrees(self) -> bool: ...
+
+
+def exit_code(report: Verdicts) -> int:
+    """The exit code of a report, most serious first (README, "Exit codes")."""
+    if report.disagrees:
+        return DISAGREES
+    if report.rejection:
+        return BAD_INPUT
+    return FAILED if report.failure else OK
+
+
+def sizes(values: tuple[int, ...] | None) -> str:
+    """``(256, 256)`` -> ``256x256``; None (a rejected layer has no output) -> ``rejected``."""
+    return format_size(values) if values is not None else "rejected"
+
+
+# -- convcalc out ---------------------------------------------------------------------------------------
+
+class OutReport(NamedTuple):
+    """Everything ``convcalc out`` found: our answer (or rejection), and torch's when asked."""
+
+    layer: Layer
+    in_size: tuple[int, ...]
+    out: tuple[int, ...] | None
+    error: str | None = None
+    expected: tuple[int, ...] | None = None
+    answer: TorchAnswer | None = None
+    verdict: Verdict | None = None
+    cost: LayerCost | None = None
+    shape: tuple[int, ...] | None = None  # N x C x spatial, with --shape
+
+    @property
+    def comparable(self) -> tuple[int, ...] | None:
+        """What an expected size is compared with: the full output shape when it was given as one."""
+        if self.cost is not None and self.expected is not None and len(self.expected) == len(self.cost.out_shape):
+            return self.cost.out_shape
+        return self.out
+
+    @property
+    def rejection(self) -> str | None:
+        if self.error is None:
+            return None
+        return f"{self.layer.torch_name} rejects input {sizes(self.shape or self.in_size)}: {self.error}"
+
+    @property
+    def failure(self) -> str | None:
+        if self.error is None and self.expected is not None and self.expected != self.comparable:
+            return f"expected output {sizes(self.expected)}, got {sizes(self.comparable)}"
+        return None
+
+    @property
+    def disagrees(self) -> bool:
+        return self.verdict is not None and not self.verdict.agrees
+
+
+# -- convcalc rf ----------------------------------------------------------------------------------------
+
+class RfReport(NamedTuple):
+    """What ``convcalc rf`` found: the stack's fields, and the extras asked for."""
+
+    field: StackField
+    unit: tuple[int, ...] | None = None
+    boxes: tuple[UnitBox | None, ...] | None = None
+    expected_rf: tuple[int, ...] | None = None
+    answer: TorchAnswer | None = None
+    verdict: Verdict | None = None
+    measured: MeasuredField | None = None
+    costs: tuple[LayerCost, ...] | None = None
+
+    @property
+    def coverage(self) -> tuple[Coverage, ...] | str:
+        """The stack's holes per dimension, or why they were not counted (a field too wide)."""
+        return counted_coverage(self.field)
+
+    @property
+    def params(self) -> int:
+        """Parameters of the whole stack (with ``--shape``)."""
+        return sum(c.params for c in self.costs or ())
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the whole stack for one forward pass of the batch (with ``--shape``)."""
+        return sum(c.macs for c in self.costs or ())
+
+    @property
+    def rejection(self) -> str | None:
+        return self.field.rejected[1] if self.field.rejected is not None else None
+
+    @property
+    def failure(self) -> str | None:
+        if self.expected_rf is not None and self.expected_rf != self.field.receptive_field:
+            return f"expected receptive field {sizes(self.expected_rf)}, got {sizes(self.field.receptive_field)}"
+        return None
+
+    @property
+    def disagrees(self) -> bool:
+        return (self.verdict is not None and not self.verdict.agrees) or \
+            (self.measured is not None and not self.measured.agrees)
+
+
+def counted_coverage(field: StackField) -> tuple[Coverage, ...] | str:
+    """A stack's holes per dimension, or why they were not counted (a field too wide)."""
+    try:
+        return field.coverage
+    except FieldTooWide as exc:
+        return str(exc)
+
+
+# -- convcalc gridding ----------------------------------------------------------------------------------
+
+class RatesReport(NamedTuple):
+    """What ``convcalc gridding`` found about a list of rates, and the torch measurement when asked."""
+
+    analysis: GriddingReport
+    runs: tuple[int, list[tuple[int, int]], int, list[tuple[int, int]]]
+    measured: MeasuredField | None = None
+    exit_zero: bool = False
+
+    @property
+    def rejection(self) -> str | None:
+        return None
+
+    @property
+    def failure(self) -> str | None:
+        if self.analysis.gridding and not self.exit_zero:
+            return (f"the rates {short_rates(self.analysis.rates)} grid: {self.analysis.coverage.holes:,} holes "
+                    f"per dimension")
+        return None
+
+    @property
+    def disagrees(self) -> bool:
+        return self.measured is not None and not self.measured.agrees
+
+
+def short_rates(rates: tuple[int, ...] | list[int]) -> str:
+    """A rate list for a message: in full up to 12 rates, else its start and its length."""
+    if len(rates) <= 12:
+        return ",".join(map(str, rates))
+    return f"{','.join(map(str, rates[:6]))},... ({len(rates):,} rates)"
+
+
+# -- convcalc aspp --------------------------------------------------------------------------------------
+
+class AsppReport(NamedTuple):
+    """The branches of ``convcalc aspp``, and torch's tap counts when asked."""
+
+    branches: tuple[Branch, ...]
+    counts: tuple[TapCount, ...] | None = None
+
+    @property
+    def agrees(self) -> bool:
+        return self.counts is None or all(
+            (t.all_taps_valid, t.only_center_valid, t.out) == (b.all_taps_valid, b.only_center_valid, b.out)
+            for b, t in zip(self.branches, self.counts))
+
+    rejection = None
+    failure = None
+
+    @property
+    def disagrees(self) -> bool:
+        return not self.agrees
+
+
+# -- convcalc check -------------------------------------------------------------------------------------
+
+class CheckReport(NamedTuple):
+    """The results of a check file, with torch's cross-checks when asked (one per result, or None)."""
+
+    source: str
+    results: tuple[CheckResult, ...]
+    verdicts: tuple[CheckVerify | None, ...] | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(not r.ok for r in self.results)
+
+    @property
+    def passed(self) -> int:
+        return len(self.results) - self.failed
+
+    @property
+    def agrees(self) -> bool:
+        return self.verdicts is None or all(v is None or v.agrees for v in self.verdicts)
+
+    rejection = None
+
+    @property
+    def failure(self) -> str | None:
+        return f"{self.failed:,} of {len(self.results):,} checks failed" if self.failed else None
+
+    @property
+    def disagrees(self) -> bool:
+        return not self.agrees
+
+
+# -- convcalc inspect -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InspectReport:
+    """A traced model, the nodes to show, and the gradient measurements when asked."""
+
+    inspection: Inspection
+    nodes: list[NodeInfo]
+    measurements: list[NodeMeasurement] | None = None
+
+    rejection = None
+    failure = None
+
+    @property
+    def disagrees(self) -> bool:
+        return any(not m.agrees for m in self.measurements or ())
+
