@@ -4,7 +4,7 @@ A stack of dilated convolutions (stride 1) reaches the input offsets
 ``sum_l t_l * r_l`` for taps ``t_l in [0, k)``: a sum of arithmetic progressions. Where that set
 leaves holes inside its span, the stack "grids" (Wang et al. 2018, "Understanding Convolution for
 Semantic Segmentation", section 3.2). Neither the common-factor rule nor the HDC criterion alone is
-exact (REFERENCES.md); the coverage computed here is.
+exact (docs/references.md); the coverage computed here is.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 torch is imported inside functions, when a check is asked for, so the calculator never pays for it.
 The oracle is eager execution on zero tensors (1 batch, 1 channel): the meta device accepts some
-configurations that CPU rejects (see REFERENCES.md), so it is used only for inputs too large to run.
+configurations that CPU rejects (see docs/references.md), so it is used only for inputs too large to run.
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ class MeasuredField:
 def stand_in(layer: Layer, dtype: Any) -> Any:
     """A linear torch layer with positive weights and ``layer``'s geometry and output sizes.
 
-    Convolutions get weights 1 and no bias (REFERENCES.md, fornaxai/receptivefield); pooling becomes
+    Convolutions get weights 1 and no bias (docs/references.md, fornaxai/receptivefield); pooling becomes
     averaging over the same windows: AvgPool, or, for a dilated max pool (which AvgPool cannot be),
     a constant dilated convolution over an input padded as the pool pads it, ceil_mode included.
     """

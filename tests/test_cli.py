@@ -702,6 +702,7 @@ def test_check_verify(tmp_path):
 
 
 def test_check_verify_disagreement_exits_3(monkeypatch):
+    pytest.importorskip("torch")  # check --verify asks for torch before it runs a check
     from convcalc import torchcheck
 
     monkeypatch.setattr(torchcheck, "verify_check", lambda result: torchcheck.CheckVerify(False, "made up"))

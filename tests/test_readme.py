@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,16 @@ def test_the_test_command_is_what_ci_runs():
 
 
 def test_install_command_runs_the_main_job():
-    assert "pip install . && convcalc out --in 256 -k 3 -d 2 -p 2" in README
+    """README's first command installs the package and runs the main job; run its second half (the
+    package is installed here) through the installed console script and check what it prints."""
+    block = fenced_blocks("sh")[0].strip()
+    install, _, run = block.partition(" && ")
+    assert install == "pip install ." and run.startswith("convcalc out "), block
+    script = shutil.which("convcalc", path=str(Path(sys.executable).parent))
+    assert script is not None, "the convcalc console script is installed beside this Python"
+    result = subprocess.run([script, *shlex.split(run)[1:]], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "out = floor((256 + 2 + 2 - 5) / 1) + 1 = 256" in result.stdout
 
 
 def test_github_actions_example_is_the_file_in_the_repo():
@@ -62,6 +72,12 @@ def test_every_command_is_documented(command):
 
 
 EXAMPLES = re.findall(r"```sh\n(convcalc[^\n]*)\n```\n\n```(?:json)?\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_examples_are_found():
+    """The pattern above must keep matching README's examples, or the test below checks nothing."""
+    assert len(EXAMPLES) >= 8, EXAMPLES
+    assert {shlex.split(command)[1] for command, _ in EXAMPLES} >= {"out", "rf", "gridding", "aspp", "inspect"}
 
 
 @pytest.mark.parametrize("command, shown", EXAMPLES, ids=[c for c, _ in EXAMPLES])

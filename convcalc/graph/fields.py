@@ -193,7 +193,7 @@ def _resize_window(size_in: int, size_out: int, mode: str, align_corners: bool) 
     return Window.from_function(scale.denominator, scale.numerator, reads)
 
 
-def flatten(source: Flow, shape: tuple[int, ...] | None, start: int) -> tuple[str | None, Flow, str | None]:
+def flatten(source: Flow, shape: tuple[int, ...] | None, start: int) -> tuple[NodeKind | None, Flow, str | None]:
     """Flattening positions into features: global stays global, positional fields become FLAT."""
     if source.shape is not None and any(axis >= start for axis in source.axes):
         return NodeKind.FLATTEN, flattened(source, shape), None
