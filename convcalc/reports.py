@@ -18,6 +18,7 @@ from .layer import format_size
 if TYPE_CHECKING:  # the calculator path loads none of these here: they are imported where they are used
     from .aspp import Branch
     from .checks import CheckResult
+    from .design import Design
     from .cost import LayerCost
     from .gridding import Coverage, GriddingReport
     from .graph import Inspection, NodeInfo, NodeMeasurement
@@ -200,6 +201,29 @@ class AsppReport(NamedTuple):
     @property
     def disagrees(self) -> bool:
         return not self.agrees
+
+
+# -- convcalc design -----------------------------------------------------------------------------------
+
+class DesignReport(NamedTuple):
+    """The schedules ``convcalc design`` found; failing when none satisfies the constraints."""
+
+    design: Design
+
+    rejection = None
+
+    @property
+    def failure(self) -> str | None:
+        d = self.design
+        if d.found:
+            return None
+        if d.target_rf is None:
+            return f"no schedule of {d.layers} layers satisfies the constraints"
+        layers = f"{d.layers} layers" if d.layers is not None else "at most 256 layers"
+        closest = f"; the largest field reachable is {d.largest_field:,}" if d.largest_field is not None else ""
+        return f"no schedule of {layers} reaches a receptive field of {d.target_rf:,}{closest}"
+
+    disagrees = False
 
 
 # -- convcalc check -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def document(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("name", ["out", "rf", "gridding", "aspp", "check", "error", "inspect"])
+@pytest.mark.parametrize("name", ["out", "rf", "gridding", "aspp", "design", "check", "error", "inspect"])
 def test_schemas_are_valid_json_schema(name):
     jsonschema.Draft202012Validator.check_schema(schema(name))
 
@@ -48,12 +48,17 @@ CASES = [
     ("gridding", ["gridding", ",".join(["2"] * 50)]),
     ("gridding", ["gridding", "1,2,5", "-k", "5"]),
     ("aspp", ["aspp", "--in", "65", "--rates", "6,12,18,65"]),
+    ("design", ["design", "--rf", "1000"]),
+    ("design", ["design", "--layers", "8", "--map", "65", "--hdc"]),
+    ("design", ["design", "--rf", "100", "--layers", "2"]),
+    ("design", ["design", "--rf", "10000", "-k", "2", "--max-rate", "3"]),
     ("check", ["check", EXAMPLE]),
     ("error", ["out", "--in", "8", "-k", "3x"]),
     ("error", ["rf", "--layers", "3x3q"]),
     ("error", ["gridding", "0"]),
     ("error", ["aspp", "--in", "65"]),
     ("error", ["check", "missing.toml"]),
+    ("error", ["design", "--layers", "0"]),
 ]
 MODELS = str(Path(__file__).parent / "models.py")
 INSPECT_CASES = [

@@ -22,10 +22,12 @@ from .. import __version__
 from ..errors import ConvcalcError, SpecError
 from ..reports import BAD_INPUT, INTERNAL_ERROR, OK, Verdicts, exit_code
 
-COMMANDS = ("out", "rf", "gridding", "aspp", "check", "inspect")
+COMMANDS = ("out", "rf", "gridding", "aspp", "design", "check", "inspect")
 
 # The core names arguments by their Python names; the CLI words them as its flags (errors.ConvcalcError).
-FLAGS = {"in_size": "--in", "unit": "--unit", "channels": "--channels", "shape": "--shape", "verify": "--verify"}
+FLAGS = {"in_size": "--in", "unit": "--unit", "channels": "--channels", "shape": "--shape", "verify": "--verify",
+         "kernel_size": "--kernel-size", "target_rf": "--rf", "layers": "--layers", "map_size": "--map",
+         "max_rate": "--max-rate", "top": "--top"}
 
 
 class ConvcalcGroup(TyperGroup):
