@@ -13,15 +13,17 @@ from dataclasses import InitVar, dataclass
 from typing import Any, Union
 
 from .errors import ConvcalcError, ShapeError
+from .padding import (CONVENTIONS, PADDING_MODES, PADDING_STRINGS, causal_padding, check_padding_mode, same_padding,
+                      tf_same_padding)
 
 OPS = ("conv", "conv_transpose", "max_pool", "avg_pool")
 POOLS = ("max_pool", "avg_pool")
-PADDING_MODES = ("same", "valid")
 TORCH_NAMES = {"conv": "Conv", "conv_transpose": "ConvTranspose", "max_pool": "MaxPool", "avg_pool": "AvgPool"}
 DEFAULT_DIMS = 2
 MAX_DIMS = 3
 
 IntOrTuple = Union[int, Sequence[int]]
+Pads = tuple[tuple[int, int], ...]  # (left, right) per spatial dimension
 
 
 class lazy:
@@ -47,11 +49,11 @@ def effective_kernel_size(kernel_size: int, dilation: int) -> int:
     return dilation * (kernel_size - 1) + 1
 
 
-def same_padding(kernel_size: int, dilation: int) -> tuple[int, int]:
-    """``padding='same'`` at stride 1: ``d*(k-1)`` in total, the odd element on the right
-    (torch/nn/modules/conv.py, ``_conv_forward``)."""
-    total = dilation * (kernel_size - 1)
-    return total // 2, total - total // 2
+def _pairs(padding: Any) -> tuple[Any, ...] | None:
+    """``padding`` as a tuple of (left, right) pairs, if it is one."""
+    if isinstance(padding, (tuple, list)) and padding and all(isinstance(p, (tuple, list)) for p in padding):
+        return tuple(padding)
+    return None
 
 
 def resolve_dims(values: dict[str, object], dims: int | None = None) -> int:
@@ -93,19 +95,25 @@ def per_dim(name: str, value: IntOrTuple, dims: int, minimum: int) -> tuple[int,
 class Layer:
     """One layer, per-dimension tuples resolved; construction rejects what PyTorch rejects on any input.
 
-    ``padding`` is a tuple of symmetric pads or one of ``"same"``/``"valid"`` (conv only), as in
-    ``torch.nn.Conv2d``. Build one with :meth:`Layer.build`, which broadcasts scalars. Arguments that
-    no torch layer takes raise ConvcalcError here; :meth:`check` raises ShapeError where PyTorch
-    rejects the layer on every input, and :meth:`output_size` adds the input-dependent rules.
+    ``padding`` is a tuple of symmetric pads, one of ``"same"``/``"valid"`` (conv, as in
+    ``torch.nn.Conv2d``; pools too under ``convention="tf"``) or ``"causal"`` (conv), or a tuple of
+    ``(left, right)`` pairs: explicit padding applied by ``F.pad`` before a layer whose own padding is 0.
+    ``convention="tf"`` reads ``"same"`` as TensorFlow's SAME, at any stride (its pads then depend on
+    the input: :meth:`pads_on`). ``padding_mode`` is torch's (conv only). Build one with
+    :meth:`Layer.build`, which broadcasts scalars. Arguments that no torch layer takes raise
+    ConvcalcError here; :meth:`check` raises ShapeError where PyTorch rejects the layer on every input,
+    and :meth:`output_size` adds the input-dependent rules.
     """
 
     op: str
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
-    padding: Union[tuple[int, ...], str]
+    padding: Union[tuple[int, ...], Pads, str]
     dilation: tuple[int, ...]
     output_padding: tuple[int, ...]
     ceil_mode: bool = False
+    padding_mode: str = "zeros"
+    convention: str = "torch"
     _checked: InitVar[bool] = False
 
     @classmethod
@@ -120,17 +128,24 @@ class Layer:
         output_padding: IntOrTuple = 0,
         ceil_mode: bool = False,
         dims: int | None = None,
+        padding_mode: str = "zeros",
+        convention: str = "torch",
     ) -> Layer:
         """A layer from PyTorch-style arguments; ``stride=None`` means 1 (pools: the kernel size)."""
-        values = {"kernel_size": kernel_size, "stride": stride, "padding": padding,
+        pairs = _pairs(padding)
+        values = {"kernel_size": kernel_size, "stride": stride, "padding": pairs if pairs is not None else padding,
                   "dilation": dilation, "output_padding": output_padding}
         n = resolve_dims(values, dims)
         kernel = per_dim("kernel_size", kernel_size, n, 1)
         if stride is None:
             stride = default_stride(op, kernel)
-        pads = padding.lower() if isinstance(padding, str) else per_dim("padding", padding, n, 0)
+        if pairs is not None:
+            pads: Any = tuple(tuple(per_dim("padding", pair, 2, 0)) for pair in pairs)
+        else:
+            pads = padding.lower() if isinstance(padding, str) else per_dim("padding", padding, n, 0)
         return cls(op, kernel, per_dim("stride", stride, n, 1), pads, per_dim("dilation", dilation, n, 1),
-                   per_dim("output_padding", output_padding, n, 0), bool(ceil_mode), _checked=True)
+                   per_dim("output_padding", output_padding, n, 0), bool(ceil_mode), padding_mode.lower(),
+                   convention.lower(), _checked=True)
 
     def __post_init__(self, _checked: bool) -> None:
         if self.op not in OPS:
@@ -139,24 +154,60 @@ class Layer:
             self._check_numbers()
         # Stacks are cache keys (receptive.py): hash the fields once, not on every lookup.
         self.__dict__["_hash"] = hash((self.op, self.kernel_size, self.stride, self.padding, self.dilation,
-                                       self.output_padding, self.ceil_mode))
+                                       self.output_padding, self.ceil_mode, self.padding_mode, self.convention))
         if self.ceil_mode and self.op not in POOLS:
             raise ConvcalcError(f"ceil_mode applies only to pooling (max_pool, avg_pool), not {self.op}")
         if any(self.output_padding) and self.op != "conv_transpose":
             raise ConvcalcError(f"output_padding applies only to conv_transpose, not {self.op}")
         if self.op == "avg_pool" and any(d != 1 for d in self.dilation):
             raise ConvcalcError("avg_pool has no dilation (torch.nn.AvgPool has no dilation argument)")
-        if isinstance(self.padding, str) and self.padding not in PADDING_MODES:
-            raise ConvcalcError(f"padding must be integers, 'same' or 'valid', got {self.padding!r}")
-        if isinstance(self.padding, str) and self.op != "conv":
-            raise ConvcalcError(f"padding={self.padding!r} is supported by conv only, not {self.op}")
+        self._check_padding()
+
+    def _check_padding(self) -> None:
+        if self.convention not in CONVENTIONS:
+            raise ConvcalcError(f"convention must be 'torch' or 'tf', got {self.convention!r}")
+        if self.padding_mode not in PADDING_MODES:
+            raise ConvcalcError(f"padding_mode must be one of {', '.join(PADDING_MODES)}, got {self.padding_mode!r}")
+        if self.padding_mode != "zeros" and self.op != "conv":
+            raise ConvcalcError(f'Only "zeros" padding mode is supported for {self.torch_name} (padding_mode='
+                                f'{self.padding_mode!r})')
+        if isinstance(self.padding, str):
+            if self.padding not in PADDING_STRINGS:
+                raise ConvcalcError(f"padding must be integers, 'same', 'valid' or 'causal', got {self.padding!r}")
+            tf_pool = self.convention == "tf" and self.op in POOLS and self.padding != "causal"
+            if self.op != "conv" and not tf_pool:
+                where = " (under convention 'tf', 'same' and 'valid' apply to pools too)" if self.op in POOLS else ""
+                raise ConvcalcError(f"padding={self.padding!r} is supported by conv only, not {self.op}{where}")
+            if tf_pool and self.ceil_mode:
+                raise ConvcalcError("ceil_mode does not combine with TensorFlow's 'same'/'valid' padding")
+        elif self.explicit:
+            if self.op == "conv_transpose" or self.ceil_mode:
+                raise ConvcalcError("explicit (left, right) padding applies to conv and pools without ceil_mode")
+
+    @property
+    def explicit(self) -> bool:
+        """Padding given as (left, right) pairs, applied by F.pad before the layer."""
+        return isinstance(self.padding, tuple) and bool(self.padding) and isinstance(self.padding[0], tuple)
+
+    @property
+    def pads_first(self) -> bool:
+        """Whether torch needs ``F.pad`` before the layer (its own ``padding`` argument cannot say it)."""
+        if self.explicit or self.padding == "causal":
+            return True
+        return self.padding == "same" and self.convention == "tf" and (
+            self.op in POOLS or any(s != 1 for s in self.stride))
+
+    @property
+    def input_dependent(self) -> bool:
+        """TensorFlow's 'same' at a stride above 1: the pads depend on the input size."""
+        return self.padding == "same" and self.convention == "tf" and any(s != 1 for s in self.stride)
 
     def __hash__(self) -> int:
         return self.__dict__["_hash"]
 
     def _check_numbers(self) -> None:
         fields = {"kernel_size": 1, "stride": 1, "dilation": 1, "output_padding": 0}
-        if not isinstance(self.padding, str):
+        if not isinstance(self.padding, str) and not self.explicit:
             fields["padding"] = 0
         for name in fields:
             if not isinstance(getattr(self, name), tuple):
@@ -172,7 +223,7 @@ class Layer:
 
     @lazy
     def _rejection(self) -> str | None:
-        if self.padding == "same" and any(s != 1 for s in self.stride):
+        if self.padding == "same" and self.convention == "torch" and any(s != 1 for s in self.stride):
             return (f"padding='same' is not supported for strided convolutions "
                     f"(stride {format_size(self.stride)}; torch/nn/modules/conv.py)")
         for i in range(self.dims):
@@ -185,8 +236,8 @@ class Layer:
     def _check_dim(self, i: int) -> None:
         k, s, d, op = self.kernel_size[i], self.stride[i], self.dilation[i], self.output_padding[i]
         where = f"dim {i + 1}: "
-        if self.op in POOLS:
-            p = self.pads[i][0]
+        if self.op in POOLS and not isinstance(self.padding, str) and not self.explicit:
+            p = self.padding[i]
             if p > k // 2:
                 raise ShapeError(f"{where}pad {p} should be at most half of kernel size {k} "
                                  f"(PyTorch requires pad <= kernel_size // 2 = {k // 2}; Pool.h)")
@@ -203,13 +254,41 @@ class Layer:
         return tuple(effective_kernel_size(k, d) for k, d in zip(self.kernel_size, self.dilation))
 
     @lazy
-    def pads(self) -> tuple[tuple[int, int], ...]:
-        """(left, right) padding per dimension; 'same' puts the odd element on the right."""
+    def pads(self) -> Pads:
+        """(left, right) padding per dimension; 'same' puts the odd element on the right. TensorFlow's
+        'same' at a stride above 1 depends on the input: :meth:`pads_on`."""
+        if self.input_dependent:
+            raise ConvcalcError(f"{self.torch_name} with TensorFlow 'same' padding at stride {format_size(self.stride)}: "
+                                f"its padding depends on the input size; give {{in_size}}", parameters=("in_size",))
         if self.padding == "valid":
             return ((0, 0),) * self.dims
         if self.padding == "same":
             return tuple(same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation))
-        return tuple((p, p) for p in self.padding)
+        if self.padding == "causal":
+            return tuple(causal_padding(k, d) for k, d in zip(self.kernel_size, self.dilation))
+        if self.explicit:
+            return self.padding  # type: ignore[return-value]
+        return tuple((p, p) for p in self.padding)  # type: ignore[union-attr]
+
+    def pads_on(self, size: Sequence[int]) -> Pads:
+        """(left, right) padding per dimension on an input of ``size``."""
+        if not self.input_dependent:
+            return self.pads
+        return tuple(tf_same_padding(n, k, s, d) for n, k, s, d in zip(size, self.kernel_size, self.stride,
+                                                                       self.dilation))
+
+    def without_padding(self) -> Layer:
+        """The same layer with padding 0: what torch runs after ``F.pad`` when :attr:`pads_first`."""
+        return Layer(self.op, self.kernel_size, self.stride, (0,) * self.dims, self.dilation, self.output_padding,
+                     self.ceil_mode, "zeros", "torch", _checked=True)
+
+    def resolved(self, size: Sequence[int]) -> Layer:
+        """This layer on an input of ``size`` with its pads as explicit (left, right) pairs where torch
+        needs ``F.pad`` first (TensorFlow's 'same', causal); else the layer itself."""
+        if not self.pads_first or self.explicit:
+            return self
+        return Layer(self.op, self.kernel_size, self.stride, self.pads_on(size), self.dilation, self.output_padding,
+                     self.ceil_mode, self.padding_mode, "torch", _checked=True)
 
     @property
     def default_stride(self) -> tuple[int, ...]:
@@ -236,8 +315,15 @@ class Layer:
     def _output_dim(self, i: int, n: int) -> int:
         k, s, d = self.kernel_size[i], self.stride[i], self.dilation[i]
         e = effective_kernel_size(k, d)
-        left, right = self.pads[i]
+        left, right = self.pads[i] if not self.input_dependent else tf_same_padding(n, k, s, d)
         where = f"dim {i + 1}: "
+        if self.padding_mode != "zeros":
+            check_padding_mode(self.padding_mode, n, (left, right), i)
+        if self.op in POOLS and self.pads_first:  # F.pad, then a pool without padding
+            padded = n + left + right
+            if padded < e or (self.op == "avg_pool" and self.dims == 3 and padded < k):
+                raise ShapeError(f"{where}padded input {padded} is smaller than the effective kernel {e}")
+            return (padded - e) // s + 1
         if self.op == "conv":
             if n + left + right < e:
                 raise ShapeError(f"{where}padded input {n + left + right} is smaller than the effective "

@@ -59,6 +59,7 @@ class StackField:
     dimensions: tuple[_DimensionFields, ...]
     outs: tuple[tuple[int, ...], ...] = ()
     rejected: tuple[int, str] | None = None
+    resolved: tuple[Layer, ...] = ()  # ``stack`` with input-dependent pads made explicit (TensorFlow 'same')
 
     @lazy
     def layers(self) -> tuple[LayerField, ...]:
@@ -183,7 +184,9 @@ def receptive_field(layers: Union[str, Sequence[Layer]], in_size: Union[int, Seq
     if size is None:
         for i, layer in enumerate(stack, 1):
             _check(layer, i)
-    return StackField(tuple(kept), n, size, tuple(_stack_fields(tuple(kept), n)), tuple(outs), rejected)
+    resolved = tuple(layer.resolved(before) for layer, before in zip(kept, [size, *outs])) if size else tuple(kept)
+    return StackField(tuple(kept), n, size, tuple(_stack_fields(resolved, n)), tuple(outs), rejected,
+                      resolved if resolved != tuple(kept) else ())
 
 
 def _check(layer: Layer, index: int) -> None:
@@ -191,6 +194,10 @@ def _check(layer: Layer, index: int) -> None:
         layer.check()
     except ShapeError as exc:
         raise ShapeError(f"layer {index} ({format_layer(layer)}): {exc}") from None
+    if layer.input_dependent:
+        raise ConvcalcError(f"layer {index} ({format_layer(layer)}): TensorFlow 'same' padding at stride "
+                            f"{format_size(layer.stride)} depends on the input size: give {{in_size}}",
+                            parameters=("in_size",))
 
 
 def _output_sizes(stack: Sequence[Layer], size: tuple[int, ...] | None
@@ -328,7 +335,7 @@ def _chain_fields(geometries: Sequence[_Geometry]) -> list[PeriodicField]:
 
 def _along(field: StackField, dim: int) -> list[_Geometry]:
     """The geometry of each layer of ``field`` along dimension ``dim``."""
-    return [_geometries(layer)[dim] for layer in field.stack]
+    return [_geometries(layer)[dim] for layer in field.resolved or field.stack]
 
 
 def unit_field(field: StackField, unit: Sequence[int]) -> tuple[UnitField, ...]:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # the calculator path loads none of these here: they are impo
     from .graph import Inspection, NodeInfo, NodeMeasurement
     from .layer import Layer
     from .receptive import StackField, UnitBox
-    from .torchcheck import CheckVerify, MeasuredField, TapCount, TorchAnswer, Verdict
+    from .torchcheck import TorchAnswer, Verdict
+    from .torchmeasure import CheckVerify, MeasuredField, TapCount
 
 OK, FAILED, BAD_INPUT, DISAGREES, INTERNAL_ERROR = 0, 1, 2, 3, 4
 

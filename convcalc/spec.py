@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import SpecError
 from .layer import POOLS, Layer, format_size
+from .padding import PADDING_STRINGS
 
 MAX_DIGITS = 1000
 
@@ -108,12 +109,13 @@ EXPECTED_OPTION = "an option (s, d, p, o, c), '*count', ',' or the end"
 class _Text:
     """The spec without its spaces, lower-cased, remembering where each character was."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, convention: str = "torch"):
         self.original = text
         kept = [(i, ch) for i, ch in enumerate(text) if not ch.isspace()]
         self.where = [i for i, _ in kept] + [len(text)]
         self.chars = "".join(ch for _, ch in kept).lower()
         self.pos = 0
+        self.convention = convention
 
     def peek(self) -> str:
         return self.chars[self.pos] if self.pos < len(self.chars) else ""
@@ -177,22 +179,24 @@ class _RawLayer:
         return hash(self.text) if self.text is not None else id(self)
 
 
-def parse_layers(text: str, dims: int | None = None, default_padding: object = None) -> list:
+def parse_layers(text: str, dims: int | None = None, default_padding: object = None,
+                 convention: str = "torch") -> list:
     """Layer-spec text -> list[Layer]: ``[op] kernel {option} [*count]`` joined by commas.
 
     ``dims`` fixes the number of spatial dimensions (else: the longest size written, else 2);
-    ``default_padding`` (e.g. ``"same"``) applies to conv layers that give no padding.
+    ``default_padding`` (e.g. ``"same"``) applies to conv layers that give no padding; under
+    ``convention="tf"`` 'same' is TensorFlow's SAME (any stride, pools too).
     Well-formed text takes a regular-expression path; anything else the careful parser, which
     points at the offending character.
     """
     raws = _quick_raws(text)
     if raws is not None:
         try:
-            return _build_layers(raws, dims, default_padding, None)
+            return _build_layers(raws, dims, default_padding, None, convention)
         except ValueError:
             pass  # the careful parser below says where
-    source = _Text(text)
-    return _build_layers(_careful_raws(source), dims, default_padding, source)
+    source = _Text(text, convention)
+    return _build_layers(_careful_raws(source), dims, default_padding, source, convention)
 
 
 def _careful_raws(source: _Text) -> list[_RawLayer]:
@@ -205,14 +209,14 @@ def _careful_raws(source: _Text) -> list[_RawLayer]:
 
 
 def _build_layers(raws: list[_RawLayer], dims: int | None, default_padding: object,
-                  source: _Text | None) -> list:
+                  source: _Text | None, convention: str = "torch") -> list:
     """Layers from parsed text; errors point into ``source`` (None: the quick path, which only needs to
     fail for the careful one to take over)."""
     n = _stack_dims(source, raws, dims)
     layers: list = []
     for raw in raws:
         try:
-            layer = _layer(raw, n, default_padding)
+            layer = _layer(raw, n, default_padding, convention)
         except SpecError:
             raise
         except ValueError as exc:
@@ -224,29 +228,29 @@ def _build_layers(raws: list[_RawLayer], dims: int | None, default_padding: obje
     return layers
 
 
-def _layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:
+def _layer(raw: _RawLayer, dims: int, default_padding: object, convention: str) -> Any:
     if raw.text is not None and default_padding is None:  # 1 and True hash alike: cache only the plain case
-        return _cached_layer(raw, dims)
-    return _new_layer(raw, dims, default_padding)
+        return _cached_layer(raw, dims, convention)
+    return _new_layer(raw, dims, default_padding, convention)
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_layer(raw: _RawLayer, dims: int) -> Any:
+def _cached_layer(raw: _RawLayer, dims: int, convention: str) -> Any:
     """Layers written alike are built once (raws from the quick path hash by their text)."""
-    return _new_layer(raw, dims, None)
+    return _new_layer(raw, dims, None, convention)
 
 
-def _new_layer(raw: _RawLayer, dims: int, default_padding: object) -> Any:
+def _new_layer(raw: _RawLayer, dims: int, default_padding: object, convention: str) -> Any:
     values = dict(raw.values)
     if default_padding is not None and raw.op == "conv" and "padding" not in values:
         values["padding"] = default_padding
-    return Layer.build(op=raw.op, dims=dims, **values)
+    return Layer.build(op=raw.op, dims=dims, convention=convention, **values)
 
 
 _NUMBERS = r"[0-9]+(?:x[0-9]+)*"
-_QUICK_LAYER = re.compile(rf"(tconv|conv|max|avg)?({_NUMBERS})((?:[sdo]{_NUMBERS}|p(?:same|valid|{_NUMBERS})|c)*)"
+_QUICK_LAYER = re.compile(rf"(tconv|conv|max|avg)?({_NUMBERS})((?:[sdo]{_NUMBERS}|p(?:same|valid|causal|{_NUMBERS})|c)*)"
                           r"(?:\*([0-9]+))?")
-_QUICK_OPTION = re.compile(rf"([sdo])({_NUMBERS})|p(same|valid|{_NUMBERS})|(c)")
+_QUICK_OPTION = re.compile(rf"([sdo])({_NUMBERS})|p(same|valid|causal|{_NUMBERS})|(c)")
 _OP_BY_WORD = dict(OP_WORDS)
 
 
@@ -277,7 +281,7 @@ def _quick_raw(piece: str) -> _RawLayer | None:
         if name == "ceil_mode":
             raw.values[name] = True
         elif name == "padding":
-            raw.values[name] = padding if padding in ("same", "valid") else _quick_size(padding, 0)
+            raw.values[name] = padding if padding in PADDING_STRINGS else _quick_size(padding, 0)
         else:
             raw.values[name] = _quick_size(numbers, 1 if name != "output_padding" else 0)
     raw.count = int(count) if count else 1
@@ -341,9 +345,11 @@ def _parse_option(source: _Text, raw: _RawLayer) -> None:
         raw.values[name] = True
     elif name == "padding":
         raw.values[name] = _padding(source)
-        if isinstance(raw.values[name], str) and raw.op != "conv":
+        tf_pool = source.convention == "tf" and raw.op in POOLS and raw.values[name] in ("same", "valid")
+        if isinstance(raw.values[name], str) and raw.op != "conv" and not tf_pool:
+            hint = " (under the tf convention pools take 'same' and 'valid' too)" if raw.op in POOLS else ""
             raise source.error(f"padding {raw.values[name]!r} is supported by conv only, not "
-                               f"{OP_PREFIX[raw.op]}", start)
+                               f"{OP_PREFIX[raw.op]}{hint}", start)
     elif name == "output_padding":
         raw.values[name] = source.size("an output padding")
     else:
@@ -363,11 +369,11 @@ def _misapplied(op: str, letter: str) -> str | None:
 
 def _padding(source: _Text) -> int | tuple[int, ...] | str:
     start = source.pos
-    for mode in ("same", "valid"):
+    for mode in PADDING_STRINGS:
         if source.take(mode):
             return mode
     if not source.peek().isdigit():
-        raise source.error(f"expected a padding (a size, 'same' or 'valid'), {source.got()}", start)
+        raise source.error(f"expected a padding (a size, 'same', 'valid' or 'causal'), {source.got()}", start)
     return source.size("a padding")
 
 
@@ -396,6 +402,8 @@ def format_layer(layer) -> str:
         parts.append("d" + _format_size(layer.dilation))
     if isinstance(layer.padding, str):
         parts.append("p" + layer.padding)
+    elif layer.explicit:  # F.pad pairs have no spec syntax: shown, not parseable
+        parts.append("p" + "x".join(f"({left},{right})" for left, right in layer.padding))
     elif any(layer.padding):
         parts.append("p" + _format_size(layer.padding))
     if any(layer.output_padding):

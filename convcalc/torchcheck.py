@@ -1,4 +1,6 @@
-"""Cross-checks against real torch layers: the only module (with inspect.py) that imports torch.
+"""Cross-checks against real torch layers: running a layer or a stack, and judging the answer.
+
+With torchmeasure.py and convcalc.graph, the only code that imports torch.
 
 torch is imported inside functions, when a check is asked for, so the calculator never pays for it.
 The oracle is eager execution on zero tensors (1 batch, 1 channel): the meta device accepts some
@@ -11,12 +13,11 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from .errors import ConvcalcError
-from .layer import POOLS, Layer, format_size
-from .periodic import UnitField
+from .layer import POOLS, Layer
+from .padding import pad_tuple
 
 EAGER_LIMIT_BYTES = 256 * 2**20
 EAGER_LIMIT_MACS = 2**30
@@ -91,14 +92,18 @@ def resolve_device(name: str) -> str:
 
 def build_module(layer: Layer, channels: Channels = Channels(), device: str | None = None) -> Any:
     """The torch.nn layer matching ``layer``: by default 1 channel in and out, no bias; its weights are
-    made on ``device`` (the meta device allocates nothing)."""
+    made on ``device`` (the meta device allocates nothing). Padding torch's layers cannot express
+    (TensorFlow's 'same', causal, explicit pairs) becomes ``F.pad`` before the layer."""
     torch = import_torch()
     nn = torch.nn
     n = layer.dims
     c = channels
+    if layer.pads_first:
+        return padded(layer, build_module(layer.without_padding(), channels, device))
     if layer.op == "conv":
         return getattr(nn, f"Conv{n}d")(c.in_channels, c.out_channels, layer.kernel_size, layer.stride,
-                                        layer.padding, layer.dilation, groups=c.groups, bias=c.bias, device=device)
+                                        layer.padding, layer.dilation, groups=c.groups, bias=c.bias,
+                                        padding_mode=layer.padding_mode, device=device)
     if layer.op == "conv_transpose":
         return getattr(nn, f"ConvTranspose{n}d")(c.in_channels, c.out_channels, layer.kernel_size, layer.stride,
                                                  layer.padding, layer.output_padding, groups=c.groups, bias=c.bias,
@@ -107,6 +112,23 @@ def build_module(layer: Layer, channels: Channels = Channels(), device: str | No
         return getattr(nn, f"MaxPool{n}d")(layer.kernel_size, layer.stride, layer.padding, layer.dilation,
                                            ceil_mode=layer.ceil_mode)
     return getattr(nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+
+
+def padded(layer: Layer, inner: Any) -> Any:
+    """``inner`` after ``F.pad`` with ``layer``'s pads on each input's size (and its padding mode)."""
+    torch = import_torch()
+    mode = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+
+    class Padded(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: Any) -> Any:
+            pads = pad_tuple(layer.pads_on(tuple(x.shape[2:])))
+            return self.inner(torch.nn.functional.pad(x, pads, mode=mode[layer.padding_mode]))
+
+    return Padded()
 
 
 def eager_refusal(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence[tuple[int, ...]] = (),
@@ -234,264 +256,3 @@ def error_line(exc: BaseException) -> str:
 
 def _mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.0f} MiB" if n_bytes < 2**60 else f"{n_bytes:.3g} bytes"
-
-
-# -- receptive fields, measured by gradient ---------------------------------------------------------
-
-MEASURE_LIMIT_ELEMENTS = 2**24
-MEASURE_LIMIT_MACS = 2**31
-MEASURE_MARGIN = 3
-
-
-@dataclass(frozen=True)
-class MeasuredField:
-    """The field torch's gradient shows for one output unit, beside the one convcalc computes."""
-
-    version: str
-    in_size: tuple[int, ...]
-    unit: tuple[int, ...]
-    measured: tuple[UnitField, ...]
-    predicted: tuple[UnitField, ...]
-    measured_out: tuple[int, ...]
-    predicted_out: tuple[int, ...]
-
-    @property
-    def agrees(self) -> bool:
-        return self.measured == self.predicted and self.measured_out == self.predicted_out
-
-
-def stand_in(layer: Layer, dtype: Any) -> Any:
-    """A linear torch layer with positive weights and ``layer``'s geometry and output sizes.
-
-    Convolutions get weights 1 and no bias (docs/references.md, fornaxai/receptivefield); pooling becomes
-    averaging over the same windows: AvgPool, or, for a dilated max pool (which AvgPool cannot be),
-    a constant dilated convolution over an input padded as the pool pads it, ceil_mode included.
-    """
-    torch = import_torch()
-    n = layer.dims
-    if layer.op in POOLS and all(d == 1 for d in layer.dilation):
-        return getattr(torch.nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, layer.padding,
-                                                 ceil_mode=layer.ceil_mode)
-    if layer.op == "max_pool":
-        return _dilated_average(layer, dtype)
-    module = build_module(layer).to(dtype)
-    with torch.no_grad():
-        module.weight.fill_(1.0)
-    return module
-
-
-def _dilated_average(layer: Layer, dtype: Any) -> Any:
-    torch = import_torch()
-    conv = getattr(torch.nn, f"Conv{layer.dims}d")(1, 1, layer.kernel_size, layer.stride, 0, layer.dilation,
-                                                   bias=False).to(dtype)
-    with torch.no_grad():
-        conv.weight.fill_(1.0 / math.prod(layer.kernel_size))
-
-    class DilatedAverage(torch.nn.Module):
-        def forward(self, x: Any) -> Any:
-            out = layer.output_size(tuple(x.shape[2:]))
-            pads: list[int] = []
-            for i in reversed(range(layer.dims)):  # F.pad takes the last dimension first
-                p, n = layer.pads[i][0], x.shape[2 + i]
-                right = (out[i] - 1) * layer.stride[i] + layer.effective_kernel_size[i] - n - p
-                pads += [p, max(right, 0)]
-            padded = torch.nn.functional.pad(x, pads)
-            y = conv(padded.reshape(-1, 1, *padded.shape[2:]))  # every channel on its own, as pooling does
-            return y.reshape(*x.shape[:2], *y.shape[2:])
-
-    return DilatedAverage()
-
-
-def measure_field(layers: Sequence[Layer]) -> MeasuredField:
-    """Backpropagate from one output unit away from the borders and read the field off the gradient.
-
-    The input is made large enough that the unit's computed field keeps a margin from every border;
-    a measured field that reaches a border therefore also disagrees with the computed one.
-    """
-    torch = import_torch()
-    in_size, unit, predicted, predicted_out = measurement_setup(layers)
-    model = torch.nn.Sequential(*(stand_in(layer, torch.float64) for layer in layers))
-    x = torch.zeros(1, 1, *in_size, dtype=torch.float64, requires_grad=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        y = model(x)
-        y[(0, 0) + unit].backward()
-    return MeasuredField(torch.__version__, in_size, unit, fields_seen(x.grad[0, 0] != 0), predicted,
-                         tuple(y.shape[2:]), predicted_out)
-
-
-def fields_seen(mask: Any) -> tuple[UnitField, ...]:
-    """Per dimension, the span and holes of the positions a boolean gradient mask marks (a field
-    is separable: a position is seen along one dimension if it is seen at any place along the others)."""
-    torch = import_torch()
-    fields = []
-    for dim in range(mask.dim()):
-        others = tuple(d for d in range(mask.dim()) if d != dim)
-        along = mask.any(dim=others) if others else mask
-        indices = torch.nonzero(along).flatten().tolist()
-        fields.append(UnitField(indices[0], indices[-1], indices[-1] - indices[0] + 1 - len(indices))
-                      if indices else UnitField(0, -1, 0))
-    return tuple(fields)
-
-
-def measurement_setup(layers: Sequence[Layer]
-                      ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[UnitField, ...], tuple[int, ...]]:
-    """An input size, a central output unit, that unit's computed field (inside the input, clear of
-    every intermediate border), and the computed output size."""
-    from .receptive import receptive_field, unit_field
-
-    whole = receptive_field(layers)
-    size = tuple(rf + 2 * MEASURE_MARGIN + 2 * math.ceil(j) for rf, j in zip(whole.receptive_field, whole.jump))
-    phases = max(math.prod(layer.stride[d] for layer in layers if layer.op == "conv_transpose")
-                 for d in range(len(size)))
-    while math.prod(size) <= MEASURE_LIMIT_ELEMENTS:
-        field = receptive_field(layers, size)
-        short = set(range(len(size)))  # a stack PyTorch rejects needs a larger input in some dimension
-        if field.rejected is None:
-            unit = _central_unit(field, phases)
-            predicted = unit_field(field, unit)
-            sizes = [size] + [f.out for f in field.layers]
-            short = {d for d, (p, n) in enumerate(zip(predicted, size))
-                     if not MEASURE_MARGIN <= p.first <= p.last < n - MEASURE_MARGIN}
-            short |= _touching_padding(layers, sizes, unit)
-            if not short:
-                _check_work(layers, sizes)
-                return size, unit, predicted, field.out
-        size = tuple(2 * n if d in short else n for d, n in enumerate(size))
-    raise ConvcalcError(f"the stack is too large to measure by gradient (an input of {format_size(size)} would be "
-                        f"needed; the limit is {MEASURE_LIMIT_ELEMENTS:,} positions)")
-
-
-def _check_work(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]]) -> None:
-    macs = sum(math.prod(max(a, b) for a, b in zip(inp, out)) * math.prod(layer.kernel_size)
-               for layer, inp, out in zip(layers, sizes, sizes[1:]))
-    if macs > MEASURE_LIMIT_MACS:
-        raise ConvcalcError(f"the stack is too large to measure by gradient (about {macs:.2g} multiply-"
-                            f"accumulates; the limit is {MEASURE_LIMIT_MACS:.2g})")
-
-
-def _central_unit(field: Any, phases: int) -> tuple[int, ...]:
-    """An output unit near the centre that reads some input along every dimension (see NO_FIELD)."""
-    from .receptive import NO_FIELD, unit_field
-
-    chosen: list[int | None] = [None] * len(field.out)
-    for shift in range(phases):
-        candidate = tuple((n // 2 + shift) % n for n in field.out)
-        for dim, predicted in enumerate(unit_field(field, candidate)):
-            if chosen[dim] is None and predicted != NO_FIELD:
-                chosen[dim] = candidate[dim]
-    if None in chosen:
-        raise ConvcalcError("no output unit of this stack reads any input (its transposed convolutions "
-                            "and strides leave every unit empty)")
-    return tuple(c for c in chosen if c is not None)
-
-
-def _touching_padding(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]], unit: tuple[int, ...]) -> set[int]:
-    """The dimensions along which the indices ``unit`` reads reach an intermediate feature map's padding.
-
-    The computed field assumes unbounded feature maps; a path through an intermediate layer's padding
-    carries no gradient, so the measured unit must keep clear of them all.
-    """
-    touching = set()
-    for dim, index in enumerate(unit):
-        low, high = index, index
-        for layer, size in zip(reversed(layers), reversed(sizes[:-1])):
-            k, s, d, (p, _) = layer.kernel_size[dim], layer.stride[dim], layer.dilation[dim], layer.pads[dim]
-            if layer.op == "conv_transpose":
-                low, high = -((d * (k - 1) - low - p) // s), (high + p) // s
-            else:
-                low, high = low * s - p, high * s - p + d * (k - 1)
-            if low < 0 or high >= size[dim]:
-                touching.add(dim)
-                break
-    return touching
-
-
-# -- ASPP: valid taps, counted by convolving a mask of ones -------------------------------------------
-
-MASK_LIMIT_ELEMENTS = 2**22
-
-
-@dataclass(frozen=True)
-class TapCount:
-    """Shares of output positions where all taps, or only the centre, land on the map, per torch."""
-
-    version: str
-    how: str
-    out: tuple[int, ...]
-    all_taps_valid: Fraction
-    only_center_valid: Fraction
-
-
-def count_valid_taps(rate: int, in_size: tuple[int, ...], kernel_size: int) -> TapCount:
-    """Convolve a map of ones with a k x k filter of ones (dilation and padding as the branch): each
-    output counts its taps on the map. Maps above 2**22 positions are counted one dimension at a
-    time (the shares multiply); above that per dimension too, the count is refused."""
-    torch = import_torch()
-    if math.prod(in_size) <= MASK_LIMIT_ELEMENTS:
-        counts, out = _tap_counts(torch, rate, in_size, kernel_size)
-        full, centre = kernel_size ** len(in_size), 1
-        return TapCount(torch.__version__, "the whole map", out, _share(counts == full), _share(counts == centre))
-    if max(in_size) > MASK_LIMIT_ELEMENTS:
-        raise ConvcalcError(f"the map is too large to count by convolution ({max(in_size):,} positions along "
-                            f"one dimension; the limit is {MASK_LIMIT_ELEMENTS:,})")
-    all_valid = only_center = Fraction(1)
-    out = []
-    for n in in_size:
-        counts, (size,) = _tap_counts(torch, rate, (n,), kernel_size)
-        all_valid *= _share(counts == kernel_size)
-        only_center *= _share(counts == 1)
-        out.append(size)
-    return TapCount(torch.__version__, "one dimension at a time", tuple(out), all_valid, only_center)
-
-
-def _tap_counts(torch: Any, rate: int, in_size: tuple[int, ...], kernel_size: int) -> tuple[Any, tuple[int, ...]]:
-    n = len(in_size)
-    conv = getattr(torch.nn.functional, f"conv{n}d")
-    ones = torch.ones(1, 1, *in_size, dtype=torch.float64)
-    weight = torch.ones(1, 1, *(kernel_size,) * n, dtype=torch.float64)
-    counts = conv(ones, weight, padding=rate * (kernel_size - 1) // 2, dilation=rate)[0, 0].round().long()
-    return counts, tuple(counts.shape)
-
-
-def _share(mask: Any) -> Fraction:
-    return Fraction(int(mask.sum()), mask.numel())
-
-
-# -- check files ------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CheckVerify:
-    """torch's view of one check: the stack run on the check's input, and its field measured."""
-
-    agrees: bool
-    detail: str
-
-
-def verify_check(result: Any) -> CheckVerify:
-    """Run the check's stack in torch on its input (shape, or rejection) and measure its field."""
-    layers = list(result.check.stack)
-    notes = []
-    agrees = True
-    field = result.field
-    if result.check.in_size is not None:
-        size = tuple(result.check.in_size) if isinstance(result.check.in_size, tuple) else \
-            (result.check.in_size,) * layers[0].dims
-        ours = field.out if field is not None else None
-        answer = run_stack(layers, size, [f.out for f in field.layers] if field is not None else [])
-        verdict = judge(layers, ours, answer)
-        agrees &= verdict.agrees
-        theirs = format_size(answer.out) if answer.out is not None else f"rejects it ({answer.error})"
-        notes.append(f"torch {theirs}, convcalc {format_size(ours) if ours else 'rejects it'}")
-    if field is not None and field.rejected is None:
-        try:
-            measured = measure_field(layers)
-        except ConvcalcError as exc:
-            notes.append(f"field not measured: {exc}")
-        else:
-            agrees &= measured.agrees
-            notes.append(f"gradient field {format_size(tuple(f.receptive_field for f in measured.measured))} with "
-                         f"{format_size(tuple(f.holes for f in measured.measured))} holes, convcalc "
-                         f"{format_size(tuple(f.receptive_field for f in measured.predicted))} with "
-                         f"{format_size(tuple(f.holes for f in measured.predicted))}")
-    return CheckVerify(agrees, "; ".join(notes))

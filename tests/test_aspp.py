@@ -51,7 +51,7 @@ def test_closed_form_equals_counting(rate, in_size, k):
 
 
 def test_torch_counts_agree():
-    torchcheck = pytest.importorskip("convcalc.torchcheck")
+    torchcheck = pytest.importorskip("convcalc.torchmeasure")
     pytest.importorskip("torch")
     for b in aspp((65, 65), [1, 6, 12, 18, 24, 65]) + aspp((7, 9, 4), [1, 2, 5], 5):
         t = torchcheck.count_valid_taps(b.rate, b.in_size, b.kernel_size)

@@ -469,11 +469,11 @@ def test_rf_verify_confirms_a_rejection():
 
 
 def test_rf_verify_disagreement_exits_3(monkeypatch):
-    from convcalc import torchcheck
+    from convcalc import torchmeasure
     from convcalc.periodic import UnitField
 
-    wrong = torchcheck.MeasuredField("9.9", (21,), (4,), (UnitField(4, 16, 0),), (UnitField(4, 16, 6),), (9,), (9,))
-    monkeypatch.setattr(torchcheck, "measure_field", lambda layers: wrong)
+    wrong = torchmeasure.MeasuredField("9.9", (21,), (4,), (UnitField(4, 16, 0),), (UnitField(4, 16, 6),), (9,), (9,))
+    monkeypatch.setattr(torchmeasure, "measure_field", lambda layers: wrong)
     result = invoke("rf", "--layers", "3d2*3", "--dims", "1", "--verify")
     assert result.exit_code == 3
     assert "-> DISAGREES" in result.stdout
@@ -704,9 +704,9 @@ def test_check_verify(tmp_path):
 
 def test_check_verify_disagreement_exits_3(monkeypatch):
     pytest.importorskip("torch")  # check --verify asks for torch before it runs a check
-    from convcalc import torchcheck
+    from convcalc import torchmeasure
 
-    monkeypatch.setattr(torchcheck, "verify_check", lambda result: torchcheck.CheckVerify(False, "made up"))
+    monkeypatch.setattr(torchmeasure, "verify_check", lambda result: torchmeasure.CheckVerify(False, "made up"))
     result = invoke("check", EXAMPLE_FILE, "--verify")
     assert result.exit_code == 3
     assert "PyTorch cross-check of 5 checks -> DISAGREES" in result.stdout

@@ -167,7 +167,7 @@ def test_pool_stride_defaults_to_kernel():
     (dict(in_size=8, kernel_size=3, output_padding=1), "output_padding applies only to conv_transpose"),
     (dict(in_size=8, kernel_size=3, dilation=2, op="avg_pool"), "avg_pool has no dilation"),
     (dict(in_size=8, kernel_size=3, padding="same", op="max_pool"), "supported by conv only"),
-    (dict(in_size=8, kernel_size=3, padding="full"), "'same' or 'valid'"),
+    (dict(in_size=8, kernel_size=3, padding="full"), "'same', 'valid' or 'causal'"),
     (dict(in_size=(8, 8, 8, 8), kernel_size=3), "PyTorch layers have 1, 2 or 3"),
 ])
 def test_bad_arguments_say_which_and_why(kwargs, message):

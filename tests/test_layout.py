@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "convcalc"
 MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
-CORE = ["errors", "layer", "spec", "receptive", "periodic", "gridding", "aspp", "checks", "cost", "reports",
-        "graph/fields", "graph/rules"]
+CORE = ["errors", "layer", "padding", "spec", "receptive", "periodic", "gridding", "aspp", "design", "checks", "cost",
+        "reports", "graph/fields", "graph/rules"]
 
 
 def _name(path: Path) -> str:

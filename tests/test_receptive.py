@@ -218,7 +218,7 @@ def test_input_size_fixes_dimensions():
 @settings(max_examples=400)
 @given(stack_layers())
 def test_field_and_holes_equal_the_gradient_measurement(layers):
-    torchcheck = pytest.importorskip("convcalc.torchcheck")
+    torchcheck = pytest.importorskip("convcalc.torchmeasure")
     pytest.importorskip("torch")
     try:
         measured = torchcheck.measure_field(layers)
@@ -233,7 +233,7 @@ def test_field_and_holes_equal_the_gradient_measurement(layers):
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_published_networks_measured(name):
-    torchcheck = pytest.importorskip("convcalc.torchcheck")
+    torchcheck = pytest.importorskip("convcalc.torchmeasure")
     pytest.importorskip("torch")
     layers = parse_layers(PUBLISHED[name][0])
     measured = torchcheck.measure_field(layers)

@@ -121,7 +121,7 @@ def test_default_padding_applies_to_conv_layers_that_give_none():
     ("conv", 4, "expected a kernel size, got the end"),
     ("3s2s2", 3, "stride (s) is given twice in this layer"),
     ("3*2x", 3, "expected ',' or the end after the repeat count"),
-    ("3x3d2p", 6, "expected a padding (a size, 'same' or 'valid'), got the end"),
+    ("3x3d2p", 6, "expected a padding (a size, 'same', 'valid' or 'causal'), got the end"),
     ("3p-1", 2, "expected a padding"),
     ("3 x 3 d 2 , 3 q", 14, "got 'q'"),
     ("3*200000", 0, "at most 100,000 layers"),

@@ -41,7 +41,7 @@ def aspp(
     branches = branches_of(size, parse_rates(rates, "--rates"), kernel_size)
     counts = None
     if verify:
-        from ..torchcheck import count_valid_taps
+        from ..torchmeasure import count_valid_taps
 
         counts = tuple(count_valid_taps(b.rate, b.in_size, b.kernel_size) for b in branches)
     return finish(AsppReport(branches, counts), json_, aspp_document, aspp_view)

@@ -59,7 +59,7 @@ def check(
         gc.enable()
     verdicts = None
     if verify:
-        from ..torchcheck import verify_check
+        from ..torchmeasure import verify_check
 
         verdicts = tuple(verify_check(result) for result in results)
     report = CheckReport(file, results, verdicts)

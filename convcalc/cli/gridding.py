@@ -48,7 +48,7 @@ def gridding(
     analysis = analyse(parse_rates(rates, "RATES"), kernel_size)
     measured = None
     if verify:
-        from ..torchcheck import measure_field
+        from ..torchmeasure import measure_field
 
         measured = measure_field([Layer.build(kernel_size, dilation=rate, dims=1) for rate in analysis.rates])
     runs = covered_runs([(r, kernel_size) for r in analysis.rates])

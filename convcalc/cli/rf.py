@@ -93,7 +93,8 @@ def rf_report(stack: list[Layer], field: StackField, unit: Any, boxes: Any, expe
     """The report for `convcalc rf`; with --verify, torch runs the stack and measures its field."""
     if not verify:
         return RfReport(field, unit, boxes, expected, costs=costs)
-    from ..torchcheck import judge, measure_field, run_stack
+    from ..torchcheck import judge, run_stack
+    from ..torchmeasure import measure_field
 
     answer = verdict = None
     if field.in_size is not None:

@@ -17,7 +17,8 @@ from typing import Any
 from ..errors import ConvcalcError
 from ..layer import Layer, format_size
 from ..periodic import PeriodicField, UnitField
-from ..torchcheck import MEASURE_MARGIN, error_line, fields_seen, import_torch, stand_in
+from ..torchcheck import error_line, import_torch
+from ..torchmeasure import MEASURE_MARGIN, fields_seen, stand_in
 from .fields import FLAT, GLOBAL, SHOWN, UNKNOWN, Inspection, NodeInfo
 from .tracing import ancestors, node_key, shape_recorder, walk
 
@@ -233,7 +234,7 @@ def _function_stand_ins(torch: Any) -> dict[Callable[..., Any], Callable[..., An
 
 def _avg_like_max(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                   ceil_mode: bool = False, return_indices: bool = False) -> Any:
-    """A max pool's windows, averaged (as torchcheck.stand_in does for modules)."""
+    """A max pool's windows, averaged (as torchmeasure.stand_in does for modules)."""
     n = x.dim() - 2
     layer = Layer.build(kernel_size, stride if stride not in (None, [], ()) else None, padding, dilation,
                         op="max_pool", ceil_mode=ceil_mode, dims=n)

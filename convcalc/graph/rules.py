@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from ..layer import default_stride, same_padding
+from ..layer import default_stride
+from ..padding import same_padding
 from ..periodic import PeriodicField, Window
 from .fields import (
     FLAT,

@@ -16,7 +16,8 @@ from ..reports import sizes
 
 if TYPE_CHECKING:
     from ..periodic import UnitField
-    from ..torchcheck import MeasuredField, TorchAnswer, Verdict
+    from ..torchcheck import TorchAnswer, Verdict
+    from ..torchmeasure import MeasuredField
 
 __all__ = ["MAX_TABLE_ROWS", "agreement", "byte_size", "collapsed", "console", "dumps", "json_number",
            "json_value", "line", "measured_document", "measured_lines", "number", "once_per_distinct_dim",
