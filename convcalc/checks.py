@@ -29,7 +29,8 @@ from .layer import Layer, resolve_dims
 from .receptive import StackField, receptive_field
 from .spec import parse_layers, parse_size
 
-KEYS = ("name", "in", "layers", "out", "rf", "jump", "no_gridding")
+KEYS = ("name", "in", "layers", "convention", "out", "rf", "jump", "no_gridding")
+FILE_KEYS = ("check", "convention")  # a file-level convention is every check's default
 EXPECTATIONS = ("out", "rf", "jump", "no_gridding")
 
 
@@ -74,13 +75,15 @@ def load_checks(path: str) -> list[Check]:
 
 def parse_checks(document: dict[str, Any], source: str = "the check file") -> list[Check]:
     """Validate a parsed TOML document: a list of ``[[check]]`` tables and nothing else."""
-    unknown = sorted(set(document) - {"check"})
+    unknown = sorted(set(document) - set(FILE_KEYS))
     if unknown:
-        raise ConvcalcError(f"{source}: unknown top-level key {unknown[0]!r}: expected [[check]] tables only")
+        raise ConvcalcError(f"{source}: unknown top-level key {unknown[0]!r}: expected [[check]] tables and "
+                            f"an optional convention")
+    default = _convention(document.get("convention", "torch"), source)
     entries = document.get("check")
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ConvcalcError(f"{source}: expected one or more [[check]] tables")
-    checks = [_check(i, entry) for i, entry in enumerate(entries, 1)]
+    checks = [_check(i, entry, default) for i, entry in enumerate(entries, 1)]
     seen: dict[str, int] = {}
     for check in checks:
         if check.name in seen:
@@ -90,7 +93,13 @@ def parse_checks(document: dict[str, Any], source: str = "the check file") -> li
     return checks
 
 
-def _check(index: int, entry: dict[str, Any]) -> Check:
+def _convention(value: Any, where: str) -> str:
+    if value not in ("torch", "tf"):
+        raise ConvcalcError(f"{where}: key 'convention' must be \"torch\" or \"tf\", got {value!r}")
+    return value
+
+
+def _check(index: int, entry: dict[str, Any], default_convention: str = "torch") -> Check:
     name = entry.get("name", f"#{index}")
     where = f"check #{index}"
     if not isinstance(name, str) or not name.strip():
@@ -120,7 +129,8 @@ def _check(index: int, entry: dict[str, Any]) -> Check:
     if "no_gridding" in expected and not isinstance(expected["no_gridding"], bool):
         raise ConvcalcError(f"{where}: key 'no_gridding' must be true or false, got {_kind(expected['no_gridding'])}")
     # A spec that does not parse makes the file wrong, not the check failed: parse it now.
-    stack = _parse(name, index, entry["layers"], in_size, expected)
+    convention = _convention(entry.get("convention", default_convention), where)
+    stack = _parse(name, index, entry["layers"], in_size, expected, convention)
     return Check(index, name, entry["layers"], in_size, expected, tuple(stack))
 
 
@@ -177,10 +187,11 @@ def _dims(in_size: Any, expected: dict[str, Any]) -> int | None:
     return resolve_dims(values) if any(isinstance(v, tuple) for v in values.values()) else None
 
 
-def _parse(name: str, index: int, text: str, in_size: Any, expected: dict[str, Any]) -> list[Layer]:
+def _parse(name: str, index: int, text: str, in_size: Any, expected: dict[str, Any],
+           convention: str = "torch") -> list[Layer]:
     where = f"check {name!r} (#{index}), key 'layers'"
     try:
-        return parse_layers(text, _dims(in_size, expected))
+        return parse_layers(text, _dims(in_size, expected), convention=convention)
     except SpecError as exc:
         raise SpecError(f"{where}: {exc.reason}", exc.text, exc.position) from None
     except ConvcalcError as exc:
@@ -194,8 +205,8 @@ def run_check(check: Check) -> CheckResult:
     expected = {key: _per_dim(value, n) for key, value in check.expected.items()}
     try:
         stack = receptive_field(layers, check.in_size)
-    except ShapeError as exc:
-        return CheckResult(check, False, expected, {}, str(exc))
+    except ConvcalcError as exc:  # PyTorch rejects a layer on any input, or the stack needs key 'in'
+        return CheckResult(check, False, expected, {}, exc.worded({"in_size": "key 'in'"}))
     if stack.rejected is not None:
         return CheckResult(check, False, expected, {}, stack.rejected[1], stack)
     found = {"out": lambda: stack.out, "rf": lambda: stack.receptive_field, "jump": lambda: stack.jump,

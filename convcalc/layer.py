@@ -270,6 +270,12 @@ class Layer:
             return self.padding  # type: ignore[return-value]
         return tuple((p, p) for p in self.padding)  # type: ignore[union-attr]
 
+    def pad_at(self, i: int, n: int) -> tuple[int, int]:
+        """(left, right) padding of dimension ``i`` on an input of ``n`` there."""
+        if self.input_dependent:
+            return tf_same_padding(n, self.kernel_size[i], self.stride[i], self.dilation[i])
+        return self.pads[i]
+
     def pads_on(self, size: Sequence[int]) -> Pads:
         """(left, right) padding per dimension on an input of ``size``."""
         if not self.input_dependent:
@@ -315,7 +321,7 @@ class Layer:
     def _output_dim(self, i: int, n: int) -> int:
         k, s, d = self.kernel_size[i], self.stride[i], self.dilation[i]
         e = effective_kernel_size(k, d)
-        left, right = self.pads[i] if not self.input_dependent else tf_same_padding(n, k, s, d)
+        left, right = self.pad_at(i, n)
         where = f"dim {i + 1}: "
         if self.padding_mode != "zeros":
             check_padding_mode(self.padding_mode, n, (left, right), i)
@@ -377,6 +383,24 @@ def size_keeping_padding(layer: Layer) -> tuple[int | None, ...]:
         fits = s == 1 and total % 2 == 0 and not (layer.op in POOLS and total // 2 > k // 2)
         result.append(total // 2 if fits else None)
     return tuple(result)
+
+
+def output_padding_for(layer: Layer, in_size: Sequence[int], out_size: Sequence[int]) -> tuple[int, ...]:
+    """The output_padding torch picks for ``module(x, output_size=...)`` (``_ConvTransposeNd._output_padding``
+    in torch/nn/modules/conv.py): per dimension ``min = (in-1)*s - 2p + d*(k-1) + 1`` and ``max = min + s - 1``
+    (the stride only, not the dilation); a size outside [min, max] is refused as torch words it."""
+    if layer.op != "conv_transpose":
+        raise ConvcalcError(f"{{output_size}} applies only to conv_transpose, not {layer.op}", parameters=("output_size",))
+    if len(out_size) != layer.dims:
+        raise ConvcalcError(f"{{output_size}} has {len(out_size)} dimensions, the layer has {layer.dims}",
+                            parameters=("output_size",))
+    lows = [(n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, (p, _), d, k in
+            zip(in_size, layer.stride, layer.pads, layer.dilation, layer.kernel_size)]
+    highs = [low + s - 1 for low, s in zip(lows, layer.stride)]
+    if any(not low <= size <= high for low, size, high in zip(lows, out_size, highs)):
+        raise ShapeError(f"requested an output size of {format_size(out_size)}, but valid sizes range from "
+                         f"{format_size(lows)} to {format_size(highs)} (for an input of {format_size(in_size)})")
+    return tuple(size - low for size, low in zip(out_size, lows))
 
 
 def size_keeping_total(layer: Layer, i: int) -> int:

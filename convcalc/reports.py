@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the calculator path loads none of these here: they are impo
     from .aspp import Branch
     from .checks import CheckResult
     from .design import Design
+    from .solve import SolveResult
     from .cost import LayerCost
     from .gridding import Coverage, GriddingReport
     from .graph import Inspection, NodeInfo, NodeMeasurement
@@ -71,6 +72,7 @@ class OutReport(NamedTuple):
     verdict: Verdict | None = None
     cost: LayerCost | None = None
     shape: tuple[int, ...] | None = None  # N x C x spatial, with --shape
+    output_size: tuple[int, ...] | None = None  # asked for a transposed conv (output_padding derived from it)
 
     @property
     def comparable(self) -> tuple[int, ...] | None:
@@ -223,6 +225,23 @@ class DesignReport(NamedTuple):
         layers = f"{d.layers} layers" if d.layers is not None else "at most 256 layers"
         closest = f"; the largest field reachable is {d.largest_field:,}" if d.largest_field is not None else ""
         return f"no schedule of {layers} reaches a receptive field of {d.target_rf:,}{closest}"
+
+    disagrees = False
+
+
+# -- convcalc solve ------------------------------------------------------------------------------------
+
+class SolveReport(NamedTuple):
+    """Every layer ``convcalc solve`` found, best first; failing when none fits."""
+
+    result: SolveResult
+    top: int = 10
+
+    rejection = None
+
+    @property
+    def failure(self) -> str | None:
+        return self.result.reason
 
     disagrees = False
 

@@ -117,3 +117,10 @@ def test_cat_along_a_spatial_axis_is_unknown():
 def test_mean_over_positions_is_global():
     kind, flow, _ = through_function("mean", node(None, (2, 3)), [source()], {}, (1, 3))
     assert kind is NodeKind.REDUCE and flow.fields == [GLOBAL, GLOBAL]
+
+
+def test_a_padding_mode_is_noted_and_keeps_the_field():
+    reflect = SimpleNamespace(**vars(conv(3, p=1)), padding_mode="reflect")
+    kind, flow, note = through_module(reflect, "Conv2d", [source()], (1, 3, 32, 32), None)
+    plain = through_module(conv(3, p=1), "Conv2d", [source()], (1, 3, 32, 32), None)[1]
+    assert kind is NodeKind.CONV and "padding_mode='reflect'" in note and flow.fields == plain.fields

@@ -25,7 +25,7 @@ def document(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("name", ["out", "rf", "gridding", "aspp", "design", "check", "error", "inspect"])
+@pytest.mark.parametrize("name", ["out", "rf", "solve", "gridding", "aspp", "design", "check", "error", "inspect"])
 def test_schemas_are_valid_json_schema(name):
     jsonschema.Draft202012Validator.check_schema(schema(name))
 
@@ -48,6 +48,10 @@ CASES = [
     ("gridding", ["gridding", ",".join(["2"] * 50)]),
     ("gridding", ["gridding", "1,2,5", "-k", "5"]),
     ("aspp", ["aspp", "--in", "65", "--rates", "6,12,18,65"]),
+    ("solve", ["solve", "--in", "224", "--out", "112"]),
+    ("solve", ["solve", "--in", "224x320", "--out", "112x160", "--op", "conv", "-k", "3"]),
+    ("solve", ["solve", "--in", "224", "--out", "112", "--convention", "tf", "--dims", "1"]),
+    ("solve", ["solve", "--in", "7", "--out", "14", "--op", "max"]),
     ("design", ["design", "--rf", "1000"]),
     ("design", ["design", "--layers", "8", "--map", "65", "--hdc"]),
     ("design", ["design", "--rf", "100", "--layers", "2"]),

@@ -12,6 +12,7 @@ import typer
 
 from ..errors import ConvcalcError
 from ..layer import Layer, resolve_dims
+from ..padding import PADDING_STRINGS
 from ..spec import parse_shape, parse_size
 
 OPS = {"conv": "conv", "tconv": "conv_transpose", "conv_transpose": "conv_transpose",
@@ -31,7 +32,7 @@ DtypeOpt = Annotated[str, typer.Option(
 KernelOpt = Annotated[str, typer.Option("-k", "--kernel-size", help="Kernel size, e.g. 3 or 1x7.")]
 StrideOpt = Annotated[Optional[str], typer.Option(
     "-s", "--stride", help="Stride \\[default: 1; pools: the kernel size].")]
-PaddingOpt = Annotated[str, typer.Option("-p", "--padding", help="Padding: a size, 'same' or 'valid'.")]
+PaddingOpt = Annotated[str, typer.Option("-p", "--padding", help="Padding: a size, 'same', 'valid' or 'causal'.")]
 DilationOpt = Annotated[str, typer.Option("-d", "--dilation", help="Dilation (atrous rate).")]
 OpOpt = Annotated[str, typer.Option("--op", help="conv, tconv (ConvTranspose), max or avg (pooling).")]
 OutputPaddingOpt = Annotated[str, typer.Option("--output-padding", help="Output padding (tconv only).")]
@@ -43,11 +44,13 @@ ExpectOpt = Annotated[Optional[str], typer.Option(
 VerifyOpt = Annotated[bool, typer.Option("--verify", help="Check the answer with a real torch layer.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Device for --verify: cpu or cuda.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
+ConventionOpt = Annotated[str, typer.Option(
+    "--convention", help="torch, or tf: 'same' is TensorFlow/Keras/JAX 'SAME' (any stride, pools too).")]
 
 
 def layer_from_options(in_value: int | tuple[int, ...], kernel: str, stride: str | None, padding: str,
                        dilation: str, op: str, output_padding: str, ceil: bool, dims: int | None,
-                       ) -> tuple[Layer, tuple[int, ...]]:
+                       padding_mode: str = "zeros", convention: str = "torch") -> tuple[Layer, tuple[int, ...]]:
     """Parse the shared layer options into a Layer and a per-dimension input size."""
     if op.lower() not in OPS:
         raise ConvcalcError(f"unknown --op {op!r}: expected conv, tconv, max or avg")
@@ -61,7 +64,8 @@ def layer_from_options(in_value: int | tuple[int, ...], kernel: str, stride: str
     }
     n = resolve_dims(values, dims)
     layer = Layer.build(values["kernel_size"], values["stride"], values["padding"], values["dilation"],
-                        op=OPS[op.lower()], output_padding=values["output_padding"], ceil_mode=ceil, dims=n)
+                        op=OPS[op.lower()], output_padding=values["output_padding"], ceil_mode=ceil, dims=n,
+                        padding_mode=padding_mode, convention=convention)
     return layer, in_value if isinstance(in_value, tuple) else (in_value,) * n
 
 
@@ -113,8 +117,8 @@ def verify_device(verify: bool, device: str) -> str | None:
 
 
 def parse_padding(text: str, name: str) -> int | tuple[int, ...] | str:
-    """A padding option: 'same', 'valid' or a size."""
-    return text.lower() if text.lower() in ("same", "valid") else parse_size(text, name)
+    """A padding option: 'same', 'valid', 'causal' or a size."""
+    return text.lower() if text.lower() in PADDING_STRINGS else parse_size(text, name)
 
 
 def per_dim_values(text: str, name: str, dims: int, of: str = "the stack") -> tuple[int, ...]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Annotated, Any, Optional
 
-from ..errors import ShapeError
-from ..layer import POOLS, Layer
+import typer
+
+from ..errors import ConvcalcError, ShapeError
+from ..layer import POOLS, Layer, output_padding_for
 from ..reports import OutReport
 from ..render.out import out_document, out_view
 from .typer_app import app, finish
-from .options import (CeilOpt, DeviceOpt, DilationOpt, DimsOpt, DtypeOpt, ExpectOpt, GroupsOpt, JsonOpt, KernelOpt,
-                      NoBiasOpt, OpOpt, OptionalSizeIn, OutChannelsOpt, OutputPaddingOpt, PaddingOpt, ShapeOpt,
-                      StrideOpt, VerifyOpt, channel_options, expected_size, input_of, layer_from_options,
-                      verify_device)
+from .options import (CeilOpt, ConventionOpt, DeviceOpt, DilationOpt, DimsOpt, DtypeOpt, ExpectOpt, GroupsOpt,
+                      JsonOpt, KernelOpt, NoBiasOpt, OpOpt, OptionalSizeIn, OutChannelsOpt, OutputPaddingOpt,
+                      PaddingOpt, ShapeOpt, StrideOpt, VerifyOpt, channel_options, expected_size, input_of,
+                      layer_from_options, per_dim_values, verify_device)
 
 OUT_EXAMPLES = """\
 [b]Examples[/b]
@@ -30,7 +33,21 @@ OUT_EXAMPLES = """\
   convcalc out --shape "torch.Size([1, 3, 256, 256])" -k 3 -p 2 -d 2 --out-channels 64
 
   convcalc out --shape 8x32x56x56 -k 3 -p 1 --groups 32 --out-channels 64 --dtype float16
+
+  convcalc out --in 5 -k 3 -s 2 -p 1 --op tconv --output-size 10   [dim]# output_padding as torch picks it[/dim]
+
+  convcalc out --in 224 -k 3 -s 2 -p same --convention tf          [dim]# TensorFlow's SAME: pads 0 left, 1 right[/dim]
+
+  convcalc out --in 100 -k 3 -d 4 -p causal --dims 1               [dim]# WaveNet: all padding on the left[/dim]
+
+  convcalc out --in 32 -k 3 -p 1 --padding-mode reflect --verify
 """
+OutputSizeOpt = Annotated[Optional[str], typer.Option(
+    "--output-size", help="tconv: the output size wanted; output_padding as torch's output_size= picks it.",
+    show_default=False)]
+PaddingModeOpt = Annotated[str, typer.Option(
+    "--padding-mode", help="zeros, reflect, replicate or circular (conv; tconv takes zeros only).")]
+
 
 @app.command(epilog=OUT_EXAMPLES)
 def out(
@@ -42,6 +59,9 @@ def out(
     op: OpOpt = "conv",
     output_padding: OutputPaddingOpt = "0",
     ceil: CeilOpt = False,
+    output_size: OutputSizeOpt = None,
+    padding_mode: PaddingModeOpt = "zeros",
+    convention: ConventionOpt = "torch",
     dims: DimsOpt = None,
     shape: ShapeOpt = None,
     out_channels: OutChannelsOpt = None,
@@ -56,19 +76,26 @@ def out(
     """Output size of one layer (Conv, ConvTranspose, MaxPool, AvgPool), with the formula and its numbers."""
     spatial, full = input_of(in_size, shape)
     layer, size = layer_from_options(spatial, kernel_size, stride, padding, dilation, op, output_padding, ceil,
-                                     dims)
+                                     dims, padding_mode, convention)
+    if output_size is not None and output_padding != "0":
+        raise ConvcalcError("give --output-padding or --output-size, not both")
+    wanted = per_dim_values(output_size, "--output-size", layer.dims, "the layer") if output_size else None
     channels = channel_options(full, out_channels, groups, not no_bias, dtype)
     report = out_report(layer, size, expected_size(expect, layer.dims, full is not None),
-                        verify_device(verify, device), full, channels)
+                        verify_device(verify, device), full, channels, wanted)
     shown = report.error is None or report.answer is not None  # a bare rejection is its red line alone
     return finish(report, json_, out_document, out_view if shown else None)
 
 
 def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | None, device: str | None,
-               shape: tuple[int, ...] | None = None, channels: dict[str, Any] | None = None) -> OutReport:
-    """Our output size (or rejection), the channel side with ``shape``, and torch's answer on a device."""
+               shape: tuple[int, ...] | None = None, channels: dict[str, Any] | None = None,
+               output_size: tuple[int, ...] | None = None) -> OutReport:
+    """Our output size (or rejection), the channel side with ``shape``, and torch's answer on a device;
+    with ``output_size`` the transposed conv's output_padding is the one torch picks for it."""
     cost = None
     try:
+        if output_size is not None:
+            layer = replace(layer, output_padding=output_padding_for(layer, size, output_size))
         result, error = layer.output_size(size), None
         if shape is not None:
             from ..cost import layer_cost
@@ -77,7 +104,7 @@ def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | 
     except ShapeError as exc:
         result, error = None, str(exc)
     if device is None:
-        return OutReport(layer, size, result, error, expected, cost=cost, shape=shape)
+        return OutReport(layer, size, result, error, expected, cost=cost, shape=shape, output_size=output_size)
     from ..torchcheck import Channels, judge, run_layer
 
     torch_channels = Channels()
@@ -86,4 +113,5 @@ def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | 
         torch_channels = Channels(shape[0], shape[1], shape[1] if layer.op in POOLS
                                   else out_channels, channels["groups"], channels["bias"])
     answer = run_layer(layer, size, result, device, torch_channels)
-    return OutReport(layer, size, result, error, expected, answer, judge([layer], result, answer, cost), cost, shape)
+    return OutReport(layer, size, result, error, expected, answer, judge([layer], result, answer, cost), cost, shape,
+                     output_size)

@@ -13,8 +13,8 @@ from ..reports import RfReport
 from ..render.rf import rf_document, rf_view
 from ..spec import parse_layers
 from .typer_app import app, finish
-from .options import (DimsOpt, JsonOpt, NoBiasOpt, ShapeOpt, VerifyOpt, input_of, parse_padding, parse_rates,
-                      per_dim_values)
+from .options import (ConventionOpt, DimsOpt, JsonOpt, NoBiasOpt, ShapeOpt, VerifyOpt, input_of, parse_padding,
+                      parse_rates, per_dim_values)
 
 RF_EXAMPLES = """\
 [b]Examples[/b]
@@ -31,8 +31,12 @@ RF_EXAMPLES = """\
 
   convcalc rf --layers 3x3p1*2,max2,3x3p1*2,max2 --shape 1x3x224x224 --channels 64,64,128,128
 
+  convcalc rf --layers 7x7s2psame,max3s2psame,1x1,3x3psame,max3s2psame --in 224 --convention tf
+
+  convcalc rf --layers 3pcausal,3d2pcausal,3d4pcausal --in 64 --unit 63 --dims 1   [dim]# WaveNet[/dim]
+
 [b]Layer specs[/b]: [op] kernel {option} [*count], joined by commas. op: conv (default), tconv, max, avg.
-Options: s<stride> d<dilation> p<padding>|psame|pvalid o<output padding> c (ceil_mode).
+Options: s<stride> d<dilation> p<padding>|psame|pvalid|pcausal o<output padding> c (ceil_mode).
 """
 
 LayersOpt = Annotated[str, typer.Option("--layers", "-l", help="The stack, e.g. 3x3d1,3x3d2,3x3d5 (see below).")]
@@ -58,6 +62,7 @@ def rf(
     shape: ShapeOpt = None,
     channels: ChannelsOpt = None,
     no_bias: NoBiasOpt = False,
+    convention: ConventionOpt = "torch",
     verify: VerifyOpt = False,
     json_: JsonOpt = False,
 ) -> int:
@@ -66,7 +71,7 @@ def rf(
 
     size, full = input_of(in_size, shape) if in_size is not None or shape is not None else (None, None)
     n = resolve_dims({"--in": size}, dims) if isinstance(size, tuple) or dims is not None else None
-    stack = parse_layers(layers, n, parse_padding(pad, "--pad") if pad is not None else None)
+    stack = parse_layers(layers, n, parse_padding(pad, "--pad") if pad is not None else None, convention.lower())
     field = receptive_field(stack, size)
     index = per_dim_values(unit, "--unit", field.dims) if unit is not None else None
     boxes = unit_box(field, index) if index is not None else None

@@ -69,7 +69,11 @@ def through_module(module: Any, label: str, tensors: list[Flow], shape: tuple[in
         return NodeKind.TCONV, apply(source, windows, shape), None
     if label.startswith("Conv") and hasattr(module, "kernel_size"):
         windows = [Window.convolution(k, s, d, p) for k, s, d, p in _conv_arguments(module, n)]
-        return NodeKind.CONV, apply(source, windows, shape), None
+        mode = getattr(module, "padding_mode", "zeros")
+        read = {"reflect": "reflected", "replicate": "replicated", "circular": "wrapped-around"}.get(mode, mode)
+        note = None if mode == "zeros" else (f"padding_mode={mode!r}: units at the border read {read} positions "
+                                              f"of the input instead of zeros; the field's size is unchanged")
+        return NodeKind.CONV, apply(source, windows, shape), note
     if label.startswith(("MaxPool", "AvgPool", "LPPool")):
         return NodeKind.POOL, apply(source, _pool_windows(module, n), shape), None
     if label.startswith(("AdaptiveAvgPool", "AdaptiveMaxPool")):

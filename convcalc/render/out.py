@@ -10,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..layer import POOLS, Layer, pool_windows, size_keeping_padding, size_keeping_total
+from ..padding import pad_tuple
+from ..snippets import layer_code
 from .common import byte_size, line, once_per_distinct_dim, sizes, verify_document, verify_lines
 
 if TYPE_CHECKING:
@@ -20,9 +22,16 @@ if TYPE_CHECKING:
 def out_view(report: OutReport) -> Group:
     """The table, the formula, the size-keeping padding and the verification, for a terminal."""
     parts: list[Any] = [out_table(report)]
+    layer = report.layer
+    if report.output_size is not None:
+        parts.append(line(f"output_size {sizes(report.output_size)} -> output_padding {sizes(layer.output_padding)} "
+                          f"(as ConvTranspose's _output_padding picks it)"))
     if report.out is not None:
-        parts += [line(text) for text in formula_lines(report.layer, report.in_size, report.out)]
-        parts += [line(text, "dim") for text in keep_size_lines(report.layer)]
+        parts += [line(text) for text in formula_lines(layer, report.in_size, report.out)]
+        if layer.pads_first:
+            parts += [line(text) for text in padding_lines(layer, report.in_size)]
+        else:
+            parts += [line(text, "dim") for text in keep_size_lines(layer)]
     if report.cost is not None:
         parts += cost_lines(report.cost)
     ours = sizes(report.out) if report.out is not None else "rejects it"
@@ -42,8 +51,9 @@ def out_table(report: OutReport) -> Table:
     columns.append("out")
     for name in columns:
         table.add_column(name, justify="right", style="bold" if name == "out" else None)
+    pads = layer.pads_on(report.in_size)
     for i in range(layer.dims):
-        left, right = layer.pads[i]
+        left, right = pads[i]
         row = [str(i + 1), str(report.in_size[i]), str(layer.kernel_size[i]),
                str(layer.effective_kernel_size[i]), str(layer.stride[i]), f"{left}/{right}",
                str(layer.dilation[i])]
@@ -59,8 +69,14 @@ def layer_title(layer: Layer) -> str:
     args = [f"kernel_size={_arg(layer.kernel_size)}"]
     if layer.stride != layer.default_stride:
         args.append(f"stride={_arg(layer.stride)}")
-    if layer.padding != (0,) * layer.dims:
+    if layer.padding == "same" and layer.convention == "tf":
+        args.append("padding='SAME' (TensorFlow)")
+    elif layer.explicit:
+        args.append(f"padding={_arg(layer.padding)} (left, right) by F.pad")
+    elif layer.padding != (0,) * layer.dims:
         args.append(f"padding={_arg(layer.padding)}")
+    if layer.padding_mode != "zeros":
+        args.append(f"padding_mode={layer.padding_mode!r}")
     if layer.dilation != (1,) * layer.dims:
         args.append(f"dilation={_arg(layer.dilation)}")
     if any(layer.output_padding):
@@ -70,7 +86,7 @@ def layer_title(layer: Layer) -> str:
     return f"{layer.torch_name}({', '.join(args)})"
 
 
-def _arg(value: tuple[int, ...] | str) -> str:
+def _arg(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     return str(value[0]) if len(set(value)) == 1 else str(value)
@@ -81,10 +97,31 @@ def formula_lines(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...]) 
     return once_per_distinct_dim([_formula(layer, i, in_size[i], out[i]) for i in range(layer.dims)])
 
 
+def padding_lines(layer: Layer, in_size: tuple[int, ...]) -> list[str]:
+    """Where the padding comes from (TensorFlow's SAME, causal, explicit), and the torch code for it."""
+    lines = []
+    if layer.padding == "same" and layer.convention == "tf":
+        lines += once_per_distinct_dim([_tf_same(layer, i, n) for i, n in enumerate(in_size)])
+    elif layer.padding == "causal":
+        lines += once_per_distinct_dim([f"causal: all d*(k-1) = {layer.dilation[i]}*({layer.kernel_size[i]}-1) = "
+                                        f"{layer.pads[i][0]} on the left, none on the right"
+                                        for i in range(layer.dims)])
+    lines.append(f"torch: {layer_code(layer, in_size)}")
+    return lines
+
+
+def _tf_same(layer: Layer, i: int, n: int) -> str:
+    s, e = layer.stride[i], layer.effective_kernel_size[i]
+    out = -(-n // s)
+    left, right = layer.pad_at(i, n)
+    return (f"TensorFlow 'SAME': out = ceil({n} / {s}) = {out}; padding max(({out} - 1)*{s} + {e} - {n}, 0) = "
+            f"{left + right}: {left} left, {right} right")
+
+
 def _formula(layer: Layer, i: int, n: int, out: int) -> str:
     s, e = layer.stride[i], layer.effective_kernel_size[i]
-    left, right = layer.pads[i]
-    if layer.op == "conv":
+    left, right = layer.pad_at(i, n)
+    if layer.op == "conv" or layer.pads_first:
         return f"out = floor(({n} + {left} + {right} - {e}) / {s}) + 1 = {out}"
     if layer.op == "conv_transpose":
         return (f"out = ({n} - 1) * {s} - 2*{left} + {e} + {layer.output_padding[i]} = {out}"
@@ -147,12 +184,20 @@ def out_document(report: OutReport) -> dict[str, Any]:
         "kernel_size": list(layer.kernel_size),
         "effective_kernel_size": list(layer.effective_kernel_size),
         "stride": list(layer.stride),
-        "padding": [list(p) for p in layer.pads],
+        "padding": [list(p) for p in layer.pads_on(report.in_size)],
         "dilation": list(layer.dilation),
         "output_padding": list(layer.output_padding),
         "ceil_mode": layer.ceil_mode,
         "out": list(report.out) if report.out is not None else None,
     }
+    if layer.convention != "torch":
+        doc["convention"] = layer.convention
+    if layer.padding_mode != "zeros":
+        doc["padding_mode"] = layer.padding_mode
+    if layer.pads_first:
+        doc["pad"] = list(pad_tuple(layer.pads_on(report.in_size)))
+    if report.output_size is not None:
+        doc["output_size"] = list(report.output_size)
     if report.error is not None:
         doc["error"] = report.error
     if report.expected is not None:
