@@ -67,7 +67,7 @@ def test_a_stack_pytorch_rejects_fails_the_check(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("[[check]]\nname = 'a'\nlayers = '3'\nrf = 3\noutt = 3\n",
-     "check 'a' (#1): unknown key 'outt' (expected one of name, in, layers, out, rf, jump, no_gridding)"),
+     "check 'a' (#1): unknown key 'outt' (expected one of name, in, layers, convention, out, rf, jump, no_gridding)"),
     ("[[check]]\nname = 'a'\nrf = 3\n", "check 'a' (#1): key 'layers' is missing"),
     ("[[check]]\nname = 'a'\nlayers = 3\nrf = 3\n", "check 'a' (#1): key 'layers' must be a string"),
     ("[[check]]\nname = 'a'\nlayers = '3'\n", "check 'a' (#1): expects nothing"),
@@ -111,3 +111,19 @@ def test_unreadable_and_invalid_files(tmp_path):
 def test_parse_checks_takes_a_document():
     [check] = parse_checks({"check": [{"name": "x", "layers": "3", "rf": 3}]})
     assert run_check(check).ok
+
+
+def test_convention_per_file_and_per_check():
+    from convcalc.checks import parse_checks, run_checks
+
+    document = {"convention": "tf", "check": [
+        {"name": "tf stem", "in": 224, "layers": "7x7s2psame,max3s2psame", "out": 56, "rf": 11},
+        {"name": "torch", "convention": "torch", "in": 224, "layers": "7x7s2p3,max3s2p1", "out": 56},
+        {"name": "needs in", "layers": "7x7s2psame", "rf": 7}]}
+    results = run_checks(parse_checks(document))
+    assert [r.ok for r in results] == [True, True, False]
+    assert results[2].message.endswith("depends on the input size: give key 'in'")
+    with pytest.raises(ConvcalcError, match="key 'convention' must be \"torch\" or \"tf\", got 'keras'"):
+        parse_checks({"convention": "keras", "check": [{"layers": "3", "rf": 3}]})
+    with pytest.raises(ConvcalcError, match="padding 'same' is supported by conv only, not max"):
+        parse_checks({"check": [{"layers": "max3s2psame", "in": 8, "out": 4}]})

@@ -21,7 +21,7 @@ CHECK_EXAMPLES = """\
 
   convcalc check shapes.toml --json --verify
 
-[b]A check file[/b] holds [[check]] tables with the keys name, in, layers, out, rf, jump, no_gridding:
+[b]A check file[/b] holds [[check]] tables with the keys name, in, layers, convention, out, rf, jump, no_gridding:
 
   [[check]]
   name = "dilated 3x3 keeps size"
