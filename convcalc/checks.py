@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .errors import ConvcalcError, ShapeError, SpecError
+from .errors import ConvcalcError, SpecError
 from .layer import Layer, resolve_dims
 from .receptive import StackField, receptive_field
 from .spec import parse_layers, parse_size

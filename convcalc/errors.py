@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
+def visible(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\x1b``), so that user text shown in a
+    terminal can neither move the cursor nor change colours."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
+
+
 class ConvcalcError(ValueError):
     """Base class of every error convcalc raises on purpose (bad arguments included).
 
@@ -42,7 +48,8 @@ class SpecError(ConvcalcError):
         """The quoted text with a caret under the offending character."""
         if self.text is None:
             return ""
-        text, position = self.text, self.position or 0
+        position = len(visible(self.text[:self.position or 0]))
+        text = visible(self.text)
         if len(text) > 72:
             start = max(0, min(position - 36, len(text) - 72))
             text = ("..." if start else "") + text[start:start + 72] + ("..." if start + 72 < len(text) else "")

@@ -21,9 +21,9 @@ CHECK_EXAMPLES = """\
 
   convcalc check shapes.toml --json --verify
 
-[b]A check file[/b] holds [[check]] tables with the keys name, in, layers, convention, out, rf, jump, no_gridding:
+[b]A check file[/b] holds [\\[check]] tables with the keys name, in, layers, convention, out, rf, jump, no_gridding:
 
-  [[check]]
+  [\\[check]]
   name = "dilated 3x3 keeps size"
   in = "256x256"
   layers = "3x3d2p2"
@@ -33,7 +33,7 @@ CHECK_EXAMPLES = """\
 Exit 0 when every check passes, 1 when one fails, 2 when the file itself is wrong.
 """
 
-FileArg = Annotated[str, typer.Argument(metavar="FILE", help="A TOML file of [[check]] tables.", show_default=False)]
+FileArg = Annotated[str, typer.Argument(metavar="FILE", help="A TOML file of [\\[check]] tables.", show_default=False)]
 JunitOpt = Annotated[Optional[str], typer.Option("--junit-xml", help="Also write a JUnit XML report to PATH.",
                                                  metavar="PATH")]
 
@@ -44,7 +44,7 @@ def check(
     json_: JsonOpt = False,
     junit_xml_path: JunitOpt = None,
 ) -> int:
-    """Run every [[check]] of a TOML file: output sizes, receptive fields, jumps, no gridding."""
+    """Run every [\\[check]] of a TOML file: output sizes, receptive fields, jumps, no gridding."""
     from ..checks import load_checks, run_checks
 
     if verify:

@@ -35,7 +35,7 @@ RF_EXAMPLES = """\
 
   convcalc rf --layers 3pcausal,3d2pcausal,3d4pcausal --in 64 --unit 63 --dims 1   [dim]# WaveNet[/dim]
 
-[b]Layer specs[/b]: [op] kernel {option} [*count], joined by commas. op: conv (default), tconv, max, avg.
+[b]Layer specs[/b]: \\[op] kernel {option} [*count], joined by commas. op: conv (default), tconv, max, avg.
 Options: s<stride> d<dilation> p<padding>|psame|pvalid|pcausal o<output padding> c (ceil_mode).
 """
 

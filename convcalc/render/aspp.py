@@ -7,9 +7,8 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.table import Table
 
-from .common import agreement, line, sizes
+from .common import PlainTable, agreement, line, sizes
 
 if TYPE_CHECKING:
     from ..reports import AsppReport
@@ -19,8 +18,7 @@ def aspp_view(report: AsppReport) -> Group:
     """One row per branch, the legend, and torch's count."""
     first = report.branches[0]
     k = first.kernel_size
-    table = Table(title=f"ASPP on a {sizes(first.in_size)} map, {k}x{k} atrous branches, padding = rate*(k-1)/2",
-                  title_justify="left")
+    table = PlainTable(f"ASPP on a {sizes(first.in_size)} map, {k}x{k} atrous branches, padding = rate*(k-1)/2")
     flagged = any(b.degenerate for b in report.branches)
     for name in ["rate", "pad", "out", "rf", "all taps", "centre only", "weights"] + ([""] if flagged else []):
         table.add_column(name, justify="right")

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from ..checks import format_value
-from .common import MAX_TABLE_ROWS, agreement, json_value, line, per_dim_text
+from .common import MAX_TABLE_ROWS, PlainTable, agreement, json_value, line, per_dim_text
 
 if TYPE_CHECKING:
     from ..reports import CheckReport
@@ -43,9 +42,9 @@ def _expectations(values: dict[str, Any]) -> str:
     return ", ".join(f"{key} {show(key, value)}" for key, value in values.items()) or "-"
 
 
-def check_table(report: CheckReport) -> Table:
+def check_table(report: CheckReport) -> PlainTable:
     """One row per check: name, what was expected, what came out, pass or fail (failures first beyond 200)."""
-    table = Table(title=f"convcalc check {report.source}", title_justify="left")
+    table = PlainTable(f"convcalc check {report.source}")
     for name in ("check", "expected", "actual", "result"):
         table.add_column(name, overflow="fold")
     results = list(report.results)

@@ -10,8 +10,10 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
+from ..errors import visible
 from ..reports import sizes
 
 if TYPE_CHECKING:
@@ -25,8 +27,31 @@ __all__ = ["MAX_TABLE_ROWS", "agreement", "byte_size", "collapsed", "console", "
            "verify_lines"]
 
 def console(stderr: bool = False) -> Console:
-    """A console on the current stdout/stderr (so that test runners capturing them see the output)."""
-    return Console(stderr=stderr, highlight=False)
+    """A console on the current stdout/stderr (so that test runners capturing them see the output).
+
+    Piped output is never wrapped: a pipe has no width, so tables are as wide as their cells.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty())
+    return Console(stderr=stderr, highlight=False, width=PIPE_WIDTH if piped else None)
+
+
+PIPE_WIDTH = 100_000
+
+
+class PlainTable(Table):
+    """A rich Table whose title and cells are plain text: user text (names, paths, specs) is shown
+    verbatim, never read as markup, with control characters escaped; numbers never split."""
+
+    def __init__(self, title: str | None = None, **options: Any):
+        super().__init__(title=Text(visible(title)) if title is not None else None, title_justify="left", **options)
+
+    def add_column(self, header: str = "", **options: Any) -> None:  # type: ignore[override]
+        options.setdefault("no_wrap", options.get("justify") == "right")
+        super().add_column(Text(header), **options)
+
+    def add_row(self, *cells: Any, **options: Any) -> None:  # type: ignore[override]
+        super().add_row(*(Text(visible(c)) if isinstance(c, str) else c for c in cells), **options)
 
 
 def print_json(document: dict[str, Any]) -> None:
@@ -64,14 +89,14 @@ def _plain(value: Any) -> bool:
 def print_error(message: str, detail: str | None = None) -> None:
     """One red line on stderr naming the problem, and for bad text the text with a caret under it."""
     err = console(stderr=True)
-    err.print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    err.print(Text(f"error: {visible(message)}", style="bold red"), soft_wrap=True)
     if detail:
         err.print(Text(detail), soft_wrap=True)
 
 
 def line(text: str, style: str | None = None) -> Text:
     """A line that is never wrapped (terminals wrap it; pipes and tests see it whole)."""
-    return Text(text, style=style or "", no_wrap=True, overflow="ignore")
+    return Text(visible(text), style=style or "", no_wrap=True, overflow="ignore")
 
 
 def once_per_distinct_dim(lines: list[str]) -> list[str]:

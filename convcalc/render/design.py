@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.table import Table
 
 from ..gridding import path_counts
 from ..reports import short_rates
-from .common import line
+from .common import PlainTable, line
 from .gridding import MAP_LIMIT, coverage_map
 
 if TYPE_CHECKING:
@@ -57,7 +56,7 @@ def _question(d: Design) -> str:
 def _proof(best: Schedule) -> list[Any]:
     """Why the schedule has no holes: each rate within the covering bound; HDC's M_i beside it."""
     k = best.kernel_size
-    table = Table()
+    table = PlainTable()
     for name in ("i", "r_i", "bound", "M_i"):
         table.add_column(name, justify="right")
     before = 0
@@ -72,7 +71,7 @@ def _proof(best: Schedule) -> list[Any]:
 
 
 def _schedules_table(d: Design) -> list[Any]:
-    table = Table()
+    table = PlainTable()
     for name in ("#", "rates", "rf", "largest", "sum", "M_2"):
         table.add_column(name, justify="left" if name == "rates" else "right")
     for i, s in enumerate(d.schedules, 1):
@@ -89,7 +88,7 @@ def _m2(s: Schedule) -> str:
 
 def _references_table(d: Design) -> list[Any]:
     layers = d.layers or (len(d.schedules[0].rates) if d.schedules else 3)
-    table = Table()
+    table = PlainTable()
     for name in ("schedule", "rates", "rf", "holes", "M_2", "verdict"):
         table.add_column(name, justify="left" if name in ("schedule", "rates", "verdict") else "right")
     for r in d.references:

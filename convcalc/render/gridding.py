@@ -8,12 +8,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from ..gridding import dilated_field
 from ..reports import short_rates
-from .common import line, measured_document, measured_lines
+from .common import PlainTable, line, measured_document, measured_lines
 
 if TYPE_CHECKING:
     from ..gridding import GriddingReport
@@ -67,8 +66,8 @@ def _rates(rates: Iterable[int]) -> str:
     return ",".join(map(str, rates))
 
 
-def hdc_table(report: GriddingReport) -> Table:
-    table = Table(title="2. HDC criterion", title_justify="left")
+def hdc_table(report: GriddingReport) -> PlainTable:
+    table = PlainTable("2. HDC criterion")
     for name in ("i", "r_i", "M_i"):
         table.add_column(name, justify="right")
     rows = list(enumerate(zip(report.rates, report.hdc.M), 1))

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.table import Table
 
 from ..graph.fields import GLOBAL, FieldState
-from .common import agreement, collapsed, json_number, line, number, sizes, spans
+from .common import PlainTable, agreement, collapsed, json_number, line, number, sizes, spans
 
 if TYPE_CHECKING:
     from ..graph import Field, NodeInfo
@@ -54,16 +53,16 @@ def _field_text(fields: Sequence[Field], what: str) -> str:
     return collapsed(texts)
 
 
-def inspect_table(inspection: Any, nodes: Sequence[NodeInfo]) -> Table:
+def inspect_table(inspection: Any, nodes: Sequence[NodeInfo]) -> PlainTable:
     """One row per node shown: name, op, output shape, parameters, receptive field, jump, start (holes)."""
     holes = any(not isinstance(f, FieldState) and f.coverage.holes for n in nodes for f in n.fields)
     title = f"{inspection.model} on {sizes(inspection.input_shape)}" + ("" if inspection.traced else
                                                                         " (forward hooks, call order)")
-    table = Table(title=title, title_justify="left")
+    table = PlainTable(title)
     columns = ["node", "op", "shape", "params", "rf", "jump", "start"] + (["holes"] if holes else [])
     for name in columns:
         table.add_column(name, justify="left" if name in ("node", "op") else "right",
-                         style="bold" if name == "rf" else None, overflow="fold", no_wrap=name == "op")
+                         style="bold" if name == "rf" else None, overflow="fold", no_wrap=name != "node")
     for n in nodes:
         row = [n.name, n.op, sizes(n.shape) if n.shape else "-", f"{n.params:,}" if n.params else "",
                _field_text(n.fields, "rf"), _field_text(n.fields, "jump"), _field_text(n.fields, "start")]

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from ..layer import POOLS, Layer, pool_windows, size_keeping_padding, size_keeping_total
 from ..padding import pad_tuple
 from ..snippets import layer_code
-from .common import byte_size, line, once_per_distinct_dim, sizes, verify_document, verify_lines
+from .common import PlainTable, byte_size, line, once_per_distinct_dim, sizes, verify_document, verify_lines
 
 if TYPE_CHECKING:
     from ..cost import LayerCost
@@ -41,10 +40,10 @@ def out_view(report: OutReport) -> Group:
     return Group(*parts)
 
 
-def out_table(report: OutReport) -> Table:
+def out_table(report: OutReport) -> PlainTable:
     """One row per spatial dimension: input, kernel, effective kernel, stride, padding, dilation, out."""
     layer = report.layer
-    table = Table(title=layer_title(layer), title_justify="left")
+    table = PlainTable(layer_title(layer))
     columns = ["dim", "in", "kernel", "effective", "stride", "pad l/r", "dilation"]
     if layer.op == "conv_transpose":
         columns.append("output_padding")

@@ -7,12 +7,22 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from ..spec import format_layer
-from .common import (MAX_TABLE_ROWS, byte_size, json_number, line, measured_document, measured_lines, per_dim_text,
-                     sizes, verify_document, verify_lines)
+from .common import (
+    MAX_TABLE_ROWS,
+    PlainTable,
+    byte_size,
+    json_number,
+    line,
+    measured_document,
+    measured_lines,
+    per_dim_text,
+    sizes,
+    verify_document,
+    verify_lines,
+)
 
 if TYPE_CHECKING:
     from ..cost import LayerCost
@@ -48,10 +58,10 @@ def rf_view(report: RfReport) -> Group:
     return Group(*parts)
 
 
-def rf_table(field: StackField, costs: Sequence[LayerCost] | None = None) -> Table:
+def rf_table(field: StackField, costs: Sequence[LayerCost] | None = None) -> PlainTable:
     """One row per layer: spec, op, effective kernel, stride, jump, receptive field, start (and out);
     with ``costs`` the full output shape, parameters and MACs instead of the output size."""
-    table = Table(title="receptive field, layer by layer", title_justify="left")
+    table = PlainTable("receptive field, layer by layer")
     columns = ["#", "spec", "op", "eff. kernel", "stride", "jump", "rf", "start"]
     if costs is not None:
         columns += ["out shape", "params", "MACs"]
@@ -60,7 +70,7 @@ def rf_table(field: StackField, costs: Sequence[LayerCost] | None = None) -> Tab
     for name in columns:
         text = name in ("spec", "op")
         table.add_column(name, justify="left" if text else "right", style="bold" if name == "rf" else None,
-                         overflow="fold", no_wrap=text)
+                         no_wrap=True)
     if costs is not None and costs:
         table.add_row("", "input", "", "", "", "1", "1", "0", sizes(costs[0].shape), "", "")
     elif field.in_size is not None:
