@@ -28,7 +28,7 @@ COMMANDS = ("out", "rf", "solve", "gridding", "aspp", "design", "check", "inspec
 FLAGS = {"in_size": "--in", "unit": "--unit", "channels": "--channels", "shape": "--shape", "verify": "--verify",
          "kernel_size": "--kernel-size", "target_rf": "--rf", "layers": "--layers", "map_size": "--map",
          "max_rate": "--max-rate", "top": "--top", "out_size": "--out", "max_kernel": "--max-kernel",
-         "max_stride": "--max-stride", "max_dilation": "--max-dilation", "stride": "--stride",
+         "max_stride": "--max-stride", "max_dilation": "--max-dilation", "input": "--input", "stride": "--stride",
          "dilation": "--dilation", "padding": "--padding", "op": "--op"}
 
 
@@ -52,8 +52,13 @@ class ConvcalcGroup(TyperGroup):
                 raise
             from ..render.common import print_error
 
-            print_error(f"internal error: {type(exc).__name__}: {exc} (a bug in convcalc; run with "
-                        f"CONVCALC_DEBUG=1 for the traceback, and please report it)")
+            message = (f"internal error: {type(exc).__name__}: {exc} (a bug in convcalc; run with "
+                       f"CONVCALC_DEBUG=1 for the traceback, and please report it)")
+            print_error(message)
+            if "--json" in args:  # still exactly one document
+                from ..render.common import print_json
+
+                print_json({"schema": "convcalc.error/1", "error": message, "exit_code": INTERNAL_ERROR})
             code = INTERNAL_ERROR
         code = code if isinstance(code, int) else OK
         if standalone_mode:

@@ -25,6 +25,9 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
     """Trace ``model`` and work out every node's shape and field for an input of ``input_shape``."""
     torch = import_torch("inspecting a model")
     shape = tuple(input_shape)
+    if any(n < 1 for n in shape):
+        raise ConvcalcError(f"{{input}} {format_size(shape)}: every size must be at least 1, the batch too",
+                            parameters=("input",))
     if len(shape) < 3:
         raise ConvcalcError(f"--input {format_size(shape)} has rank {len(shape)}: expected N x C and 1 to 3 spatial "
                             f"sizes, e.g. 1x3x224x224")

@@ -69,6 +69,12 @@ def dumps(value: Any, indent: str = "") -> str:
     if isinstance(value, list) and not all(map(_flat, value)):
         items = [inner + dumps(v, inner) for v in value]
         return "[\n" + ",\n".join(items) + f"\n{indent}]"
+    if isinstance(value, ExactNumber):
+        return str(value)
+    if isinstance(value, list):  # on one line, as json.dumps writes it
+        return "[" + ", ".join(dumps(v, inner) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {dumps(v, inner)}" for k, v in value.items()) + "}"
     return json.dumps(value)
 
 
@@ -110,6 +116,8 @@ def verify_lines(answer: TorchAnswer | None, verdict: Verdict | None, ours: str)
     """What torch said, then our answer and the verdict, then any notes."""
     if answer is None or verdict is None:
         return []
+    if answer.out is None and answer.error is None:  # torch was not asked: it cannot hold the sizes
+        return [line(f"PyTorch {answer.version}: not checked: {answer.note}", "yellow")]
     how = "eager" if answer.eager else "meta device"
     theirs = sizes(answer.out) if answer.out is not None else f"rejects it: {answer.error}"
     if answer.out_shape is not None and "parameters" in ours:
@@ -161,19 +169,42 @@ MAX_TABLE_ROWS = 200  # longer tables show their head and tail (JSON keeps every
 
 
 def number(value: Fraction | int) -> str:
-    """An exact number for people: ``8``, ``15.5``, ``1/3``."""
+    """An exact number for people: ``8``, ``15.5``, ``100000000.5``, ``1/3``."""
     value = Fraction(value)
     if value.denominator == 1:
         return str(value.numerator)
-    if 1000 % value.denominator == 0 or 10**6 % value.denominator == 0:
-        return format(float(value), "g")
-    return f"{value.numerator}/{value.denominator}"
+    return exact_decimal(value) or f"{value.numerator}/{value.denominator}"
 
 
-def json_number(value: Fraction | int) -> int | float:
-    """An int where the value is whole, else the nearest float (the text view keeps exact fractions)."""
+def exact_decimal(value: Fraction) -> str | None:
+    """``value`` as a finite decimal (``0.25``, ``-7.5``), or None where it has none (``1/3``)."""
+    twos = fives = 0
+    rest = value.denominator
+    while rest % 2 == 0:
+        rest, twos = rest // 2, twos + 1
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    if rest != 1 or max(twos, fives) > 1000:
+        return None
+    places = max(twos, fives)
+    scaled = abs(value.numerator) * 10**places // value.denominator
+    whole, fraction = divmod(scaled, 10**places)
+    digits = str(fraction).rjust(places, "0").rstrip("0")
+    return f"{'-' if value < 0 else ''}{whole}" + (f".{digits}" if digits else "")
+
+
+class ExactNumber(str):
+    """A JSON number written exactly as this text (``dumps`` writes it without quotes)."""
+
+
+def json_number(value: Fraction | int) -> int | float | ExactNumber:
+    """An int where the value is whole, the exact decimal where it has one (``0.5``, ``50000000.5``),
+    else the nearest float (``1/3``; the text view keeps the fraction)."""
     value = Fraction(value)
-    return value.numerator if value.denominator == 1 else float(value)
+    if value.denominator == 1:
+        return value.numerator
+    decimal = exact_decimal(value)
+    return ExactNumber(decimal) if decimal is not None else float(value)
 
 
 def per_dim_text(values: Sequence[Fraction | int]) -> str:
