@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .errors import ConvcalcError, SpecError
+from .errors import ConvcalcError, ShapeError, SpecError
 from .layer import Layer, resolve_dims
 from .receptive import StackField, receptive_field
 from .spec import parse_layers, parse_size
@@ -56,17 +56,39 @@ class CheckResult:
     actual: dict[str, Any]
     message: str
     field: StackField | None = field(default=None, compare=False)
+    error: bool = False  # the check could not be computed (too large, too wide): an error, not a failure
+
+
+MAX_FILE_BYTES = 32 * 2**20
+MAX_CHECKS = 100_000
 
 
 def load_checks(path: str) -> list[Check]:
-    """Read and validate a check file (tomllib, stdlib)."""
+    """Read and validate a check file (tomllib, stdlib): a regular file of at most 32 MiB, UTF-8 with or
+    without a byte-order mark."""
+    import os
+    import stat
     import tomllib
 
     try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode) or not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ConvcalcError(f"cannot read the check file {path!r}: it is {kind}")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ConvcalcError(f"the check file {path!r} has {info.st_size:,} bytes; at most "
+                                f"{MAX_FILE_BYTES:,} are read")
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        document = tomllib.loads(raw.decode("utf-8-sig"))
+    except ConvcalcError:
+        raise
     except tomllib.TOMLDecodeError as exc:
         raise ConvcalcError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConvcalcError(f"{path} is not UTF-8 text: byte {exc.start} cannot be decoded") from None
+    except RecursionError:
+        raise ConvcalcError(f"{path} nests tables or arrays too deeply to read") from None
     except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
         message = getattr(exc, "strerror", None) or exc
         raise ConvcalcError(f"cannot read the check file {path!r}: {message}") from None
@@ -83,6 +105,8 @@ def parse_checks(document: dict[str, Any], source: str = "the check file") -> li
     entries = document.get("check")
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ConvcalcError(f"{source}: expected one or more [[check]] tables")
+    if len(entries) > MAX_CHECKS:
+        raise ConvcalcError(f"{source}: {len(entries):,} checks; at most {MAX_CHECKS:,} per file")
     checks = [_check(i, entry, default) for i, entry in enumerate(entries, 1)]
     seen: dict[str, int] = {}
     for check in checks:
@@ -205,13 +229,18 @@ def run_check(check: Check) -> CheckResult:
     expected = {key: _per_dim(value, n) for key, value in check.expected.items()}
     try:
         stack = receptive_field(layers, check.in_size)
-    except ConvcalcError as exc:  # PyTorch rejects a layer on any input, or the stack needs key 'in'
-        return CheckResult(check, False, expected, {}, exc.worded({"in_size": "key 'in'"}))
+    except ShapeError as exc:  # PyTorch rejects a layer on any input
+        return CheckResult(check, False, expected, {}, str(exc))
+    except ConvcalcError as exc:  # the stack needs key 'in', or is too large to analyse: this check's error
+        return CheckResult(check, False, expected, {}, exc.worded({"in_size": "key 'in'"}), error=True)
     if stack.rejected is not None:
         return CheckResult(check, False, expected, {}, stack.rejected[1], stack)
     found = {"out": lambda: stack.out, "rf": lambda: stack.receptive_field, "jump": lambda: stack.jump,
              "no_gridding": lambda: all(c.holes == 0 for c in stack.coverage)}
-    actual = {key: found[key]() for key in expected}  # holes are worked out only when asked for
+    try:
+        actual = {key: found[key]() for key in expected}  # holes are worked out only when asked for
+    except ConvcalcError as exc:  # e.g. a field too wide to count its holes
+        return CheckResult(check, False, expected, {}, str(exc), stack, error=True)
     problems = [_difference(key, expected[key], actual[key], stack) for key in expected
                 if expected[key] != actual[key]]
     return CheckResult(check, not problems, expected, actual, "; ".join(problems), stack)

@@ -147,6 +147,8 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConvcalcError(f"--kwargs is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except RecursionError:
+        raise ConvcalcError("--kwargs nests objects or arrays too deeply") from None
     if not isinstance(value, dict):
         raise ConvcalcError(f"--kwargs must be a JSON object such as '{{\"num_classes\": 10}}', got {text}")
     return value

@@ -53,7 +53,8 @@ def check_table(report: CheckReport) -> PlainTable:
         shown = [r for r in results if not r.ok][:MAX_TABLE_ROWS]
         hidden, results = len(results) - len(shown), shown
     for result in results:
-        verdict = Text("pass", style="green") if result.ok else Text("FAIL", style="bold red")
+        verdict = Text("pass", style="green") if result.ok else Text("ERROR" if result.error else "FAIL",
+                                                                     style="bold red")
         actual = _expectations(result.actual) if result.actual else result.message
         table.add_row(result.check.name, _expectations(result.expected), actual, verdict)
     if hidden:
@@ -65,7 +66,7 @@ def check_document(report: CheckReport) -> dict[str, Any]:
     """The ``convcalc.check/1`` JSON document (docs/design.md)."""
     results = []
     for i, result in enumerate(report.results):
-        entry = {"name": result.check.name, "ok": result.ok,
+        entry = {"name": result.check.name, "ok": result.ok, **({"error": True} if result.error else {}),
                  "expected": {k: json_value(v) for k, v in result.expected.items()},
                  "actual": {k: json_value(v) for k, v in result.actual.items()}, "message": result.message}
         if report.verdicts is not None and report.verdicts[i] is not None:
@@ -80,11 +81,15 @@ def junit_xml(report: CheckReport) -> str:
     from xml.etree import ElementTree
 
     suites = ElementTree.Element("testsuites")
+    errors = sum(r.error for r in report.results)
     suite = ElementTree.SubElement(suites, "testsuite", name="convcalc check", tests=str(len(report.results)),
-                                   failures=str(report.failed), errors="0", skipped="0")
+                                   failures=str(report.failed - errors), errors=str(errors), skipped="0")
     for result in report.results:
         case = ElementTree.SubElement(suite, "testcase", classname=report.source, name=result.check.name)
-        if not result.ok:
+        if result.error:
+            error = ElementTree.SubElement(case, "error", message=result.message, type="CheckNotComputed")
+            error.text = f"layers: {result.check.layers}\n{result.message}"
+        elif not result.ok:
             failure = ElementTree.SubElement(case, "failure", message=result.message, type="ShapeCheckFailed")
             failure.text = (f"layers: {result.check.layers}\nexpected: {_expectations(result.expected)}\n"
                             f"actual: {_expectations(result.actual)}\n{result.message}")
