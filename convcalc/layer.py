@@ -283,6 +283,13 @@ class Layer:
         return tuple(tf_same_padding(n, k, s, d) for n, k, s, d in zip(size, self.kernel_size, self.stride,
                                                                        self.dilation))
 
+    def along(self, dim: int) -> Layer:
+        """This layer along one dimension, as a 1-d layer (layers act on each dimension separately)."""
+        padding = self.padding if isinstance(self.padding, str) else (self.padding[dim],)
+        return Layer(self.op, self.kernel_size[dim:dim + 1], self.stride[dim:dim + 1], padding,  # type: ignore[arg-type]
+                     self.dilation[dim:dim + 1], self.output_padding[dim:dim + 1], self.ceil_mode, self.padding_mode,
+                     self.convention, _checked=True)
+
     def without_padding(self) -> Layer:
         """The same layer with padding 0: what torch runs after ``F.pad`` when :attr:`pads_first`."""
         return Layer(self.op, self.kernel_size, self.stride, (0,) * self.dims, self.dilation, self.output_padding,

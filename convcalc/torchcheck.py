@@ -169,9 +169,12 @@ def run_stack(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence
         return TorchAnswer(torch.__version__, "none", None, None, False,
                            "sizes beyond 2**63 - 1: torch cannot hold them, so it was not asked")
     weights = sum(_weight_count(layer, channels) for layer in layers) * FLOAT32_BYTES
-    if weights > EAGER_LIMIT_BYTES:
+    if weights > EAGER_LIMIT_BYTES and channels != Channels():
         return _with_large_weights(torch, layers, in_size, sizes, device, channels, weights)
     refusal = eager_refusal(layers, in_size, sizes, channels)
+    if weights > EAGER_LIMIT_BYTES:  # even one channel's kernel is too large to build eagerly
+        refusal = (f"the weights would take {_mib(weights)} with one channel (limit {_mib(EAGER_LIMIT_BYTES)}): "
+                   f"checked on the meta device, shape only (the meta device accepts some layers CPU rejects)")
     where = "meta" if refusal else device
     try:
         shape, params = _run_on(torch, layers, in_size, where, channels)

@@ -38,6 +38,7 @@ class MeasuredField:
     predicted: tuple[UnitField, ...]
     measured_out: tuple[int, ...]
     predicted_out: tuple[int, ...]
+    per_dimension: bool = False  # measured one dimension at a time (the stack was too large at once)
 
     @property
     def agrees(self) -> bool:
@@ -88,14 +89,51 @@ def _dilated_average(layer: Layer, dtype: Any) -> Any:
     return DilatedAverage()
 
 
+MEASURE_LIMIT_BYTES = 64 * 2**20  # activations and their gradients, float64, for one whole measurement
+
+
 def measure_field(layers: Sequence[Layer]) -> MeasuredField:
     """Backpropagate from one output unit away from the borders and read the field off the gradient.
 
     The input is made large enough that the unit's computed field keeps a margin from every border;
-    a measured field that reaches a border therefore also disagrees with the computed one.
+    a measured field that reaches a border therefore also disagrees with the computed one. Where the
+    whole stack would take more than 64 MiB of activations (or work), each dimension is measured on
+    its own: the stand-in layers (weights of ones, averaging pools) act on each dimension separately,
+    so the gradient's support is the product of the per-dimension ones.
     """
+    if layers[0].dims > 1:
+        try:
+            setup = measurement_setup(layers)
+        except ConvcalcError:
+            setup = None
+        if setup is None or _activation_bytes(layers, setup[0]) > MEASURE_LIMIT_BYTES:
+            return _per_dimension([measure_field([layer.along(d) for layer in layers]) for d in range(layers[0].dims)])
+        return _measure(layers, *setup)
+    setup = measurement_setup(layers)
+    if _activation_bytes(layers, setup[0]) > MEASURE_LIMIT_BYTES:
+        raise ConvcalcError(f"the stack is too large to measure by gradient (about {_activation_bytes(layers, setup[0]):,} "
+                            f"bytes of activations; the limit is {MEASURE_LIMIT_BYTES:,})")
+    return _measure(layers, *setup)
+
+
+def _activation_bytes(layers: Sequence[Layer], in_size: tuple[int, ...]) -> int:
+    from .receptive import receptive_field
+
+    field = receptive_field(layers, in_size)
+    return 2 * 8 * (math.prod(in_size) + sum(math.prod(f.out) for f in field.layers if f.out is not None))
+
+
+def _per_dimension(parts: list[MeasuredField]) -> MeasuredField:
+    def joined(name: str) -> tuple[Any, ...]:
+        return tuple(value for part in parts for value in getattr(part, name))
+
+    return MeasuredField(parts[0].version, joined("in_size"), joined("unit"), joined("measured"), joined("predicted"),
+                         joined("measured_out"), joined("predicted_out"), per_dimension=True)
+
+
+def _measure(layers: Sequence[Layer], in_size: tuple[int, ...], unit: tuple[int, ...],
+             predicted: tuple[UnitField, ...], predicted_out: tuple[int, ...]) -> MeasuredField:
     torch = import_torch()
-    in_size, unit, predicted, predicted_out = measurement_setup(layers)
     model = torch.nn.Sequential(*(stand_in(layer, torch.float64) for layer in layers))
     x = torch.zeros(1, 1, *in_size, dtype=torch.float64, requires_grad=True)
     with warnings.catch_warnings():
@@ -211,10 +249,11 @@ class TapCount:
 
 def count_valid_taps(rate: int, in_size: tuple[int, ...], kernel_size: int) -> TapCount:
     """Convolve a map of ones with a k x k filter of ones (dilation and padding as the branch): each
-    output counts its taps on the map. Maps above 2**22 positions are counted one dimension at a
-    time (the shares multiply); above that per dimension too, the count is refused."""
+    output counts its taps on the map. Maps above 2**22 positions, or above 2**26 multiply-accumulates,
+    are counted one dimension at a time (the taps on the map are a product over dimensions, so the
+    shares multiply); above that per dimension too, the count is refused."""
     torch = import_torch()
-    if math.prod(in_size) <= MASK_LIMIT_ELEMENTS:
+    if math.prod(in_size) <= MASK_LIMIT_ELEMENTS and math.prod(in_size) * kernel_size ** len(in_size) <= 2**26:
         counts, out = _tap_counts(torch, rate, in_size, kernel_size)
         full, centre = kernel_size ** len(in_size), 1
         return TapCount(torch.__version__, "the whole map", out, _share(counts == full), _share(counts == centre))

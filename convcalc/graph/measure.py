@@ -112,6 +112,11 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
     for _ in range(3):  # fields of adaptive pooling grow with the input: enlarge until the unit fits
         if math.prod(size) * inspection.input_shape[1] > MEASURE_BUDGET * 4:
             return NodeMeasurement.skip(name, f"an input of {format_size(size)} would be needed; too large", size)
+        held = _activation_bytes(inspection, name, size)
+        if held > MEASURE_LIMIT_BYTES:
+            return NodeMeasurement.skip(name, f"measuring on a {format_size(size)} input would hold about "
+                                              f"{held / 2**20:,.0f} MiB of float64 activations and gradients "
+                                              f"(limit {MEASURE_LIMIT_BYTES // 2**20} MiB)", size)
         try:
             at_size = _reinspected(inspection, size, torch).node(name)
         except ConvcalcError as exc:
@@ -130,6 +135,18 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
     if isinstance(measured, str):
         return NodeMeasurement.skip(name, measured, size)
     return NodeMeasurement(name, size, unit, measured, predicted)
+
+
+MEASURE_LIMIT_BYTES = 512 * 2**20
+
+
+def _activation_bytes(inspection: Inspection, name: str, size: tuple[int, ...]) -> int:
+    """The float64 activations and gradients up to node ``name`` on an input of ``size``, estimated from
+    the inspected shapes (each scales with the input's area)."""
+    keep = ancestors(inspection, name)
+    scale = math.prod(size) / math.prod(inspection.input_shape[2:])
+    elements = sum(math.prod(n.shape[1:]) for n in inspection.nodes if n.name in keep and n.shape)
+    return int(elements * scale * 8 * 2)
 
 
 def _reinspected(inspection: Inspection, size: tuple[int, ...], torch: Any) -> Inspection:

@@ -7,6 +7,8 @@ shapes but fields that hold only where the model does not branch.
 
 from __future__ import annotations
 
+import copy
+import math
 import operator
 import os
 import traceback
@@ -31,19 +33,63 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
     if len(shape) < 3:
         raise ConvcalcError(f"--input {format_size(shape)} has rank {len(shape)}: expected N x C and 1 to 3 spatial "
                             f"sizes, e.g. 1x3x224x224")
+    sample = math.prod(shape[1:])
+    if max(shape) >= 2**31 or sample >= 2**40:
+        raise ConvcalcError(f"{{input}} {format_size(shape)} is beyond what a torch tensor can hold here",
+                            parameters=("input",))
     model = model.eval()
-    x = torch.zeros(1, *shape[1:])
     try:
         graph = torch.fx.symbolic_trace(model)
     except (Exception, SystemExit) as exc:
-        return _hook_inspection(model, x, shape, name, _trace_failure(exc))
+        if sample * 4 > EAGER_LIMIT_BYTES:
+            raise ConvcalcError(f"the model cannot be traced ({_trace_failure(exc)}), and running it on a "
+                                f"{format_size(shape)} input (a {_mib(sample * 4)} tensor; limit "
+                                f"{_mib(EAGER_LIMIT_BYTES)}) is too large") from None
+        return _hook_inspection(model, torch.zeros(1, *shape[1:]), shape, name, _trace_failure(exc))
+    notes = []
+    if sample * 4 * LARGE_INPUT_FACTOR > EAGER_LIMIT_BYTES:  # shapes on the meta device first: how big is it?
+        largest = _meta_shapes(graph, torch, shape)
+        if largest * 4 * 3 > EAGER_LIMIT_BYTES:
+            notes.append(f"shapes from the meta device: an eager run on zeros would hold tensors of "
+                         f"{_mib(largest * 4)} (limit {_mib(EAGER_LIMIT_BYTES)} for three of them)")
+            return walk(graph, shape, name, notes)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
-            shape_recorder(graph, torch).run(x)
+            shape_recorder(graph, torch).run(torch.zeros(1, *shape[1:]))
     except (Exception, SystemExit) as exc:
         raise _raised_on_zeros(exc, shape) from None
     return walk(graph, shape, name)
+
+
+EAGER_LIMIT_BYTES = 256 * 2**20  # the largest tensor an eager shape pass may hold (times three)
+LARGE_INPUT_FACTOR = 16  # inputs above EAGER_LIMIT_BYTES / 16 are first sized on the meta device
+
+
+def _meta_shapes(graph: Any, torch: Any, shape: tuple[int, ...]) -> int:
+    """Run a meta-device copy of the graph (nothing allocated), record its shapes on ``graph``'s nodes,
+    and return the element count of the largest tensor."""
+    meta = copy.deepcopy(graph).to("meta")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shape_recorder(meta, torch).run(torch.zeros(1, *shape[1:], device="meta"))
+    except (Exception, SystemExit) as exc:
+        raise ConvcalcError(f"the model did not run on the meta device on a {format_size(shape)} input (too "
+                            f"large to run eagerly): {error_line(exc)}") from None
+    recorded = {node.name: node.meta.get("convcalc_shape") for node in meta.graph.nodes}
+    largest = 1
+    for node in graph.graph.nodes:
+        node.meta["convcalc_shape"] = recorded.get(node.name)
+        for value in ([recorded.get(node.name)] if isinstance(recorded.get(node.name), tuple)
+                      else recorded.get(node.name) or []):
+            if isinstance(value, tuple):
+                largest = max(largest, math.prod(value))
+    return largest
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:,.0f} MiB"
 
 
 def _raised_on_zeros(exc: BaseException, shape: tuple[int, ...]) -> ConvcalcError:
@@ -79,11 +125,11 @@ def _trace_failure(exc: BaseException) -> str:
     return f"torch.fx could not trace the model{where} ({error_line(exc)})"
 
 
-def walk(graph: Any, shape: tuple[int, ...], name: str) -> Inspection:
+def walk(graph: Any, shape: tuple[int, ...], name: str, notes: list[str] | None = None) -> Inspection:
     modules = dict(graph.named_modules())
     flows: dict[str, Flow] = {}
     nodes: list[NodeInfo] = []
-    notes: list[str] = []
+    notes = list(notes or [])
     output: NodeInfo | None = None
     for node in graph.graph.nodes:
         info = _node_info(node, modules, flows, shape, notes)
@@ -187,6 +233,8 @@ def node_key(fx_node: Any) -> str:
 
 
 def ancestors(inspection: Inspection, name: str) -> set[str]:
+    """The names of the nodes ``name`` depends on (itself included). A module called several times (one
+    ReLU reused) is one name but several graph nodes: the walk follows every node, once."""
     if inspection.graph is None:  # hooks: call order is all there is
         names = [n.name for n in inspection.nodes]
         return set(names[:names.index(name) + 1])
@@ -194,12 +242,13 @@ def ancestors(inspection: Inspection, name: str) -> set[str]:
     for fx_node in inspection.graph.graph.nodes:
         by_name[node_key(fx_node)] = fx_node
     keep: set[str] = set()
+    visited: set[Any] = set()
     stack = [by_name[name]]
     while stack:
         current = stack.pop()
-        key = node_key(current)
-        if key in keep:
+        if current in visited:
             continue
-        keep.add(key)
+        visited.add(current)
+        keep.add(node_key(current))
         stack.extend(node_args(current))
     return keep

@@ -225,8 +225,10 @@ def spans(fields: Sequence[UnitField]) -> str:
 def measured_lines(measured: MeasuredField) -> list[Text]:
     """The gradient measurement beside the computed field."""
     word, style = agreement(measured.agrees)
+    how = " (one dimension at a time)" if measured.per_dimension else ""
     return [line(f"PyTorch {measured.version} gradient of output unit {', '.join(map(str, measured.unit))} on a "
-                 f"{sizes(measured.in_size)} input: {spans(measured.measured)}, out {sizes(measured.measured_out)}"),
+                 f"{sizes(measured.in_size)} input{how}: {spans(measured.measured)}, out "
+                 f"{sizes(measured.measured_out)}"),
             line(f"convcalc: {spans(measured.predicted)}, out {sizes(measured.predicted_out)} -> {word}", style)]
 
 
