@@ -10,7 +10,6 @@ exact (docs/references.md); the coverage computed here is.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
@@ -89,22 +88,77 @@ class _SymmetricSet:
             return self.bits.bit_count()
         return 2 * self.bits.bit_count() + self.top - 2 * self.cut + 1
 
-    def runs(self) -> list[tuple[int, int]]:
-        """The maximal runs [first, last] of offsets in the set, in order."""
-        width = self.top + 1 if self.cut is None else self.cut
-        low = [(m.start(), m.end() - 1) for m in re.finditer("1+", format(self.bits, f"0{width}b")[::-1])]
+    def runs(self, edge: int) -> tuple[list[tuple[int, int]], int, list[tuple[int, int]]]:
+        """The first ``edge`` maximal runs [first, last] of offsets in the set, how many lie between,
+        and the last ``edge``; no run list is built (a field can hold millions of runs)."""
         if self.cut is None:
-            return low
-        high = [(self.top - last, self.top - first) for first, last in reversed(low)]
-        return low + [(self.cut, self.top - self.cut)] + high
+            total = _run_count(self.bits)
+            if total <= 2 * edge:
+                return _low_runs(self.bits, total), 0, []
+            return _low_runs(self.bits, edge), total - 2 * edge, _high_runs(self.bits, edge)
+        low_total = _run_count(self.bits)
+        total = 2 * low_total + 1
+        low = _low_runs(self.bits, min(low_total, edge)) + ([(self.cut, self.top - self.cut)] if low_total < edge
+                                                            else [])
+        mirrored = [(self.top - last, self.top - first) for first, last in reversed(low)]
+        if total <= 2 * edge:
+            everything = _low_runs(self.bits, low_total)
+            return (everything + [(self.cut, self.top - self.cut)] +
+                    [(self.top - last, self.top - first) for first, last in reversed(everything)]), 0, []
+        return low[:edge], total - 2 * edge, mirrored[-edge:]
 
     def largest_gap(self) -> int:
         """The longest run of missing offsets (the high end mirrors the low end)."""
         width = self.top + 1 if self.cut is None else self.cut
-        if width == 0:
-            return 0
-        text = format(self.bits, f"0{width}b")
-        return max(len(run) for run in text.split("1"))
+        return _longest_run(~self.bits & ((1 << width) - 1))
+
+
+def _run_count(bits: int) -> int:
+    """Maximal runs of ones: the ones whose lower neighbour is zero."""
+    return (bits & ~(bits << 1)).bit_count()
+
+
+def _low_runs(bits: int, count: int) -> list[tuple[int, int]]:
+    """The lowest ``count`` runs of ones, lowest first."""
+    runs = []
+    while bits and len(runs) < count:
+        start = (bits & -bits).bit_length() - 1
+        above = bits >> start
+        length = ((above ^ (above + 1)) >> 1).bit_length()  # the trailing ones
+        runs.append((start, start + length - 1))
+        bits &= ~((1 << (start + length)) - 1)
+    return runs
+
+
+def _high_runs(bits: int, count: int) -> list[tuple[int, int]]:
+    """The highest ``count`` runs of ones, lowest first."""
+    runs = []
+    while bits and len(runs) < count:
+        last = bits.bit_length() - 1
+        first = (~bits & ((1 << last) - 1)).bit_length()  # just above the highest zero below ``last``
+        runs.append((first, last))
+        bits &= (1 << first) - 1
+    return runs[::-1]
+
+
+def _longest_run(bits: int) -> int:
+    """The longest run of ones, in O(log length) big-int steps: ``runs[k]`` marks where k ones start,
+    and ``runs[a + b] = runs[a] & (runs[b] >> a)``."""
+    if not bits:
+        return 0
+    powers = [(1, bits)]
+    while True:
+        length, marks = powers[-1]
+        doubled = marks & (marks >> length)
+        if not doubled:
+            break
+        powers.append((2 * length, doubled))
+    length, marks = powers.pop()
+    for step, step_marks in reversed(powers):
+        longer = marks & (step_marks >> length)
+        if longer:
+            length, marks = length + step, longer
+    return length
 
 
 def _offsets(terms: Sequence[tuple[int, int]]) -> tuple[int, _SymmetricSet]:
@@ -137,10 +191,8 @@ def covered_runs(terms: Sequence[tuple[int, int]], edge: int = 8) -> tuple[int, 
     Offset ``g * x`` is reached for every x in the runs; only ``edge`` runs are kept at each end.
     """
     common, offsets = _offsets(terms)
-    runs = offsets.runs()
-    if len(runs) <= 2 * edge:
-        return common, runs, 0, []
-    return common, runs[:edge], len(runs) - 2 * edge, runs[-edge:]
+    head, hidden, tail = offsets.runs(edge)
+    return common, head, hidden, tail
 
 
 def tap_coverage(terms: Sequence[tuple[int, int]]) -> Coverage:
