@@ -276,17 +276,17 @@ def _geometry_fields(geometries: tuple[_Geometry, ...]) -> _DimensionFields:
 
 @dataclass(frozen=True)
 class UnitBox:
-    """The input positions one output unit sees along one dimension."""
+    """The input positions one output unit sees along one dimension: ``first``/``last`` of its whole
+    window (padding included), ``clipped_first``/``clipped_last`` of the input positions it really
+    reads, and the ``holes`` between those (positions it cannot reach, through strides or because a
+    path runs through an intermediate layer's padding)."""
 
     first: int
     last: int
     clipped_first: int
     clipped_last: int
-
-    @property
-    def padding(self) -> int:
-        """Positions of the box that lie in the padding, outside the input."""
-        return (self.clipped_first - self.first) + (self.last - self.clipped_last)
+    holes: int = 0
+    padding: int = 0  # positions of the whole window that lie outside the input
 
 
 def unit_box(field: StackField, unit: Sequence[int]) -> tuple[UnitBox | None, ...]:
@@ -308,8 +308,51 @@ def unit_box(field: StackField, unit: Sequence[int]) -> tuple[UnitBox | None, ..
             raise ConvcalcError(f"{{unit}} index {index} is outside the output (dim {dim + 1} has {n_out} "
                                 f"units: 0..{n_out - 1})", parameters=("unit",))
         span = unit_span(_along(field, dim), index)
-        boxes.append(UnitBox(span[0], span[1], max(span[0], 0), min(span[1], n_in - 1)) if span else None)
+        sizes = [field.in_size[dim]] + [out[dim] for out in field.outs]
+        reached = reached_inputs(_along(field, dim), sizes, index)
+        if span is None or not reached:
+            boxes.append(None)
+            continue
+        first, last = (reached & -reached).bit_length() - 1, reached.bit_length() - 1
+        outside = max(0, -span[0]) + max(0, span[1] - (n_in - 1))
+        boxes.append(UnitBox(span[0], span[1], first, last, last - first + 1 - reached.bit_count(), outside))
     return tuple(boxes)
+
+
+MAX_TRACE_WORK = 10**9  # bit positions handled while tracing one unit back through a stack
+
+
+def reached_inputs(geometries: Sequence[_Geometry], sizes: Sequence[int], unit: int) -> int:
+    """The input positions output ``unit`` reads, as a bitmask (bit i: position i), through bounded
+    feature maps: each layer reads only its input's real positions, never its padding, so a path
+    through an intermediate layer's padding reaches nothing (what a gradient from the unit shows).
+
+    Layer by layer from the output: a conv or pool unit u reads u*s - p + t*d, a transposed conv unit
+    u the v with v*s - p + t*d = u; strides spread or gather bits through string slicing.
+    """
+    work = sum(n * g.kernel_size * max(g.stride, 1) for g, n in zip(geometries, sizes))
+    if work > MAX_TRACE_WORK:
+        raise ConvcalcError(f"tracing one unit through this stack would handle about {work:.2g} positions (the "
+                            f"limit is {MAX_TRACE_WORK:.2g})")
+    seen = 1 << unit
+    for g, n_in in zip(reversed(geometries), reversed(sizes[:-1])):
+        text = format(seen, "b")[::-1]  # position i is character i
+        reads = 0
+        if not g.transposed:
+            spread = int(("0" * (g.stride - 1)).join(text)[::-1], 2)  # u -> u*s
+            for t in range(g.kernel_size):
+                shift = t * g.dilation - g.padding
+                reads |= spread << shift if shift >= 0 else spread >> -shift
+        else:
+            for t in range(g.kernel_size):
+                shift = g.padding - t * g.dilation  # y = u + p - t*d, then v = y / s where whole
+                shifted = "0" * shift + text if shift >= 0 else text[-shift:]
+                gathered = shifted[::g.stride]
+                reads |= int(gathered[::-1], 2) if "1" in gathered else 0
+        seen = reads & ((1 << n_in) - 1)
+        if not seen:
+            return 0
+    return seen
 
 
 def unit_span(geometries: Sequence[_Geometry], unit: int) -> tuple[int, int] | None:

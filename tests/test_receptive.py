@@ -261,3 +261,38 @@ def test_windows_of_interpolation_and_merges():
     strided = PeriodicField.input().through(Window.convolution(1, 2, 1, 0))
     _, aligned = a.union(strided)
     assert not aligned
+
+
+UNIT_EXAMPLES = int(__import__("os").environ.get("CONVCALC_PARITY_EXAMPLES", "2000")) // 2
+
+
+@settings(max_examples=UNIT_EXAMPLES)
+@given(data=st.data())
+def test_unit_box_is_exactly_what_the_gradient_reads(data):
+    """Stacks with padding in the middle: the unit's first and last input and the holes between them are
+    the positions torch's gradient from that unit reaches (positive stand-in weights, so nothing cancels)."""
+    torch = pytest.importorskip("torch")
+    from convcalc.torchmeasure import stand_in
+
+    layers = data.draw(stack_layers(dims=1, min_layers=1, max_layers=5))
+    n = data.draw(st.integers(4, 60))
+    field = receptive_field(layers, n)
+    if field.rejected is not None:
+        return
+    unit = data.draw(st.integers(0, field.out[0] - 1))
+    box = unit_box(field, (unit,))[0]
+    model = torch.nn.Sequential(*(stand_in(layer, torch.float64) for layer in layers))
+    x = torch.ones(1, 1, n, dtype=torch.float64, requires_grad=True)
+    model(x)[0, 0, unit].backward()
+    read = torch.nonzero(x.grad[0, 0]).flatten().tolist()
+    event("reads nothing" if not read else "holes" if box and box.holes else "solid")
+    if not read:
+        assert box is None
+    else:
+        assert (box.clipped_first, box.clipped_last, box.holes) == (read[0], read[-1], read[-1] - read[0] + 1 - len(read))
+
+
+def test_unit_box_through_intermediate_padding():
+    field = receptive_field(parse_layers("2s3p1,avg2s3p1,2s2d3p1", dims=1), 25)
+    box = unit_box(field, (0,))[0]
+    assert (box.first, box.last, box.clipped_first, box.clipped_last, box.holes, box.padding) == (-13, 18, 14, 18, 1, 13)

@@ -118,12 +118,13 @@ def unit_lines(unit: tuple[int, ...], boxes: Sequence[UnitBox | None]) -> list[T
     lines = [line(f"output unit {', '.join(map(str, unit))} sees:")]
     for i, box in enumerate(boxes, 1):
         if box is None:
-            lines.append(line(f"  dim {i}: no input at all (the transposed convolution's stride skips it)"))
+            lines.append(line(f"  dim {i}: no input at all (strides skip it, or every path runs through padding)"))
             continue
         padding = f"{box.padding} of its {box.last - box.first + 1} positions are padding" if box.padding \
             else "no padding"
+        holes = f"; {box.holes} position{'s' if box.holes != 1 else ''} between never read" if box.holes else ""
         lines.append(line(f"  dim {i}: input [{box.clipped_first}, {box.clipped_last}] (unclipped "
-                          f"[{box.first}, {box.last}]); {padding}"))
+                          f"[{box.first}, {box.last}]); {padding}{holes}"))
     return lines
 
 
@@ -168,6 +169,7 @@ def rf_document(report: RfReport) -> dict[str, Any]:
         doc["unit"] = [[b.clipped_first, b.clipped_last] if b else None for b in report.boxes]
         doc["unit_index"] = list(report.unit)
         doc["unit_padding"] = [b.padding if b else None for b in report.boxes]
+        doc["unit_holes"] = [b.holes if b else None for b in report.boxes]
     if report.answer is not None and report.verdict is not None:
         doc["verify"] = verify_document(report.answer, report.verdict)
     if report.measured is not None:
