@@ -376,7 +376,7 @@ def test_rf_json_document():
     assert document["coverage"] == {"covered": [7, 7], "holes": [6, 6], "largest_gap": [1, 1]}
     assert document["start"] == [6, 6]
     with_in = rf_json("--layers", "3x3d2p2*3", "--in", "32", "--unit", "0,5")
-    assert set(with_in) == RF_KEYS | {"in", "out", "unit", "unit_index", "unit_padding"}
+    assert set(with_in) == RF_KEYS | {"in", "out", "unit", "unit_index", "unit_padding", "unit_holes"}
     assert with_in["unit"] == [[0, 6], [0, 11]] and with_in["unit_padding"] == [6, 1]
 
 
