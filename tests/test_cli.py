@@ -377,7 +377,8 @@ def test_rf_json_document():
     assert document["start"] == [6, 6]
     with_in = rf_json("--layers", "3x3d2p2*3", "--in", "32", "--unit", "0,5")
     assert set(with_in) == RF_KEYS | {"in", "out", "unit", "unit_index", "unit_padding", "unit_holes"}
-    assert with_in["unit"] == [[0, 6], [0, 11]] and with_in["unit_padding"] == [6, 1]
+    assert with_in["unit"] == [[0, 6], [1, 11]] and with_in["unit_padding"] == [6, 1]  # 0 is never read: odd only
+    assert with_in["unit_holes"] == [3, 5]
 
 
 def test_rf_holes_line():
