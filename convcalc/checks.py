@@ -173,6 +173,8 @@ def _size(value: Any, where: str, key: str, minimum: int) -> int | tuple[int, ..
                             f"got {_kind(value)}")
     if any(v < minimum for v in (parsed if isinstance(parsed, tuple) else (parsed,))):
         raise ConvcalcError(f"{where}: key {key!r} must be positive, got {value!r}")
+    if isinstance(parsed, tuple) and not 1 <= len(parsed) <= 3:
+        raise ConvcalcError(f"{where}: key {key!r} has {len(parsed)} dimensions; PyTorch layers have 1, 2 or 3")
     return parsed
 
 

@@ -22,7 +22,7 @@ from .padding import pad_tuple
 EAGER_LIMIT_BYTES = 256 * 2**20
 EAGER_LIMIT_MACS = 2**30
 FLOAT32_BYTES = 4
-INSTALL_HINT = 'pip install "convcalc[torch]"'
+INSTALL_HINT = 'pip install ".[torch]" from the convcalc checkout (README, "Install and run")'
 
 
 @dataclass(frozen=True)

@@ -281,7 +281,7 @@ def test_verify_without_torch_says_how_to_install():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == ('error: --verify needs PyTorch, which is not installed: '
-                                     'pip install "convcalc[torch]"')
+                                     'pip install ".[torch]" from the convcalc checkout (README, "Install and run")')
 
 
 # -- the program itself -----------------------------------------------------------------------------
@@ -911,7 +911,7 @@ def test_check_verify_without_torch_says_how_to_install(tmp_path):
             "main()\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 2
-    assert 'pip install "convcalc[torch]"' in result.stderr
+    assert 'pip install ".[torch]" from the convcalc checkout' in result.stderr
 
 
 def test_verify_beyond_int64_is_not_a_disagreement():
@@ -935,3 +935,9 @@ def test_python_dash_m_without_its_dependencies_says_so(tmp_path):
                             env={"PYTHONPATH": f"{tmp_path}:{Path(__file__).parent.parent}", "PATH": "/usr/bin"})
     assert result.returncode == 2
     assert result.stderr.startswith("error: convcalc needs typer, which is not installed")
+
+
+def test_shell_completion_is_offered():
+    assert "--install-completion" in invoke("--help").stdout
+    script = invoke("--show-completion", "bash")
+    assert script.exit_code == 0 and "complete" in script.stdout and "convcalc" in script.stdout.lower()

@@ -15,9 +15,9 @@ from .options import JsonOpt, SizeIn, TapsOpt, VerifyOpt, parse_rates
 ASPP_EXAMPLES = """\
 [b]Examples[/b]
 
-  convcalc aspp --in 65 --rates 6,12,18        [dim]# DeepLabv3 at output stride 16 (513 input)[/dim]
+  convcalc aspp --in 33 --rates 6,12,18        [dim]# DeepLabv3, 513 crop at output stride 16: (513-1)/16+1 = 33[/dim]
 
-  convcalc aspp --in 129x129 --rates 12,24,36  [dim]# output stride 8: rates doubled[/dim]
+  convcalc aspp --in 65x65 --rates 12,24,36    [dim]# output stride 8 (65x65): rates doubled[/dim]
 
   convcalc aspp --in 33 --rates 6,12,18,36 --verify --json
 """

@@ -9,7 +9,7 @@ import typer
 
 from ..reports import CheckReport
 from ..render.check import check_document, check_view, junit_xml
-from .typer_app import app, finish
+from .typer_app import Command, app, finish
 from .options import JsonOpt, VerifyOpt, write_text
 
 CHECK_EXAMPLES = """\
@@ -37,7 +37,7 @@ FileArg = Annotated[str, typer.Argument(metavar="FILE", help="A TOML file of [\\
 JunitOpt = Annotated[Optional[str], typer.Option("--junit-xml", help="Also write a JUnit XML report to PATH.",
                                                  metavar="PATH")]
 
-@app.command(epilog=CHECK_EXAMPLES)
+@app.command(cls=Command, epilog=CHECK_EXAMPLES)
 def check(
     file: FileArg,
     verify: VerifyOpt = False,

@@ -19,7 +19,7 @@ DESIGN_EXAMPLES = """\
 
   convcalc design --layers 8 --map 65          [dim]# the largest field of 8 layers on a 65x65 map[/dim]
 
-  convcalc design --rf 100 --layers 4 --hdc    [dim]# exactly 4 layers, HDC's M_2 <= 3 too[/dim]
+  convcalc design --rf 60 --layers 4 --hdc     [dim]# exactly 4 layers, HDC's M_2 <= 3 too[/dim]
 
   convcalc design --rf 200 -k 2 --max-rate 16 --top 3 --json
 

@@ -9,7 +9,7 @@ import typer
 from ..layer import Layer
 from ..reports import RatesReport
 from ..render.gridding import gridding_document, gridding_view
-from .typer_app import app, finish
+from .typer_app import Command, app, finish
 from .options import JsonOpt, TapsOpt, VerifyOpt, parse_rates
 
 GRIDDING_EXAMPLES = """\
@@ -33,7 +33,7 @@ RatesArg = Annotated[str, typer.Argument(metavar="RATES", help="Dilation rates o
 ExitZeroOpt = Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when the rates grid.")]
 
 
-@app.command(epilog=GRIDDING_EXAMPLES)
+@app.command(cls=Command, epilog=GRIDDING_EXAMPLES)
 def gridding(
     rates: RatesArg,
     kernel_size: TapsOpt = 3,

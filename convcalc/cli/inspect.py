@@ -9,7 +9,7 @@ import typer
 from ..reports import InspectReport
 from ..render.inspect import inspect_document, inspect_view
 from ..spec import parse_shape
-from .typer_app import app, finish
+from .typer_app import Command, app, finish
 from .options import JsonOpt, VerifyOpt, parse_kwargs
 
 INSPECT_EXAMPLES = """\
@@ -20,9 +20,12 @@ INSPECT_EXAMPLES = """\
   convcalc inspect torchvision.models.segmentation:deeplabv3_resnet50 --input 1x3x512x512 \\
       --kwargs '{"weights": null, "weights_backbone": null}' --node backbone.layer4
 
-  convcalc inspect path/to/model.py:Net --input "torch.Size([1, 3, 64, 64])" --all --json
+  convcalc inspect torch.nn:Conv2d --input "torch.Size([1, 3, 64, 64])" --all --json \\
+      --kwargs '{"in_channels": 3, "out_channels": 8, "kernel_size": 3, "dilation": 2}'
 
-  convcalc inspect mypackage.models:UNet --input 1x1x256x256 --verify
+  convcalc inspect torch.nn:MaxPool2d --input 1x1x32x32 --kwargs '{"kernel_size": 3, "stride": 2}' --verify
+
+A file works as well as a module: path/to/model.py:Net.
 
 Importing MODULE runs its code, as pytest and uvicorn do.
 """
@@ -36,7 +39,7 @@ KwargsOpt = Annotated[Optional[str], typer.Option("--kwargs", help="JSON keyword
 AllOpt = Annotated[bool, typer.Option("--all", help="Show every node, not only those that change geometry.")]
 NodeOpt = Annotated[Optional[str], typer.Option("--node", help="Only the path up to this node (and verify it).")]
 
-@app.command(epilog=INSPECT_EXAMPLES)
+@app.command(cls=Command, epilog=INSPECT_EXAMPLES)
 def inspect(
     target: TargetArg,
     input_shape: InputOpt,

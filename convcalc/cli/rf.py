@@ -27,7 +27,7 @@ RF_EXAMPLES = """\
 
   convcalc rf --layers 3x3d2*3 --verify                  [dim]# holes, measured by gradient[/dim]
 
-  convcalc rf --layers "3x3, 3x3 s2, tconv4x4 s2 p1" --pad same --json
+  convcalc rf --layers "3x3, 3x3, tconv4x4 s2 p1" --pad same --json
 
   convcalc rf --layers 3x3p1*2,max2,3x3p1*2,max2 --shape 1x3x224x224 --channels 64,64,128,128
 

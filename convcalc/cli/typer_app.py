@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from ..errors import ConvcalcError, SpecError
@@ -64,6 +64,14 @@ class ConvcalcGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+class Command(TyperCommand):
+    """A command whose usage line names its arguments plainly (``FILE``, not Typer's ``{FILE}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
 
 
 def _usage_error(exc: typer.TyperException, json_mode: bool) -> int:
@@ -117,7 +125,7 @@ app = typer.Typer(
     name="convcalc",
     help="Exact PyTorch output sizes, receptive fields and dilation gridding for CNN layers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},

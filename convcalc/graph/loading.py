@@ -31,7 +31,7 @@ def load_model(target: str, kwargs: dict[str, Any] | None = None) -> Any:
         obj = getattr(obj, part)
     if not isinstance(obj, torch.nn.Module):
         if not callable(obj):
-            raise ConvcalcError(f"{target} is not a model: a {type(obj).__name__}, neither an nn.Module nor a "
+            raise ConvcalcError(f"{target} is not a model: {_a(type(obj).__name__)}, neither an nn.Module nor a "
                                 f"callable that returns one")
         try:
             obj = obj(**(kwargs or {}))
@@ -41,14 +41,21 @@ def load_model(target: str, kwargs: dict[str, Any] | None = None) -> Any:
     elif kwargs:
         raise ConvcalcError(f"{target} is already a model: --kwargs applies to a class or factory")
     if not isinstance(obj, torch.nn.Module):
-        raise ConvcalcError(f"{target} returned a {type(obj).__name__}, not an nn.Module")
+        raise ConvcalcError(f"{target} returned {_a(type(obj).__name__)}, not an nn.Module")
     return obj
+
+
+def _a(noun: str) -> str:
+    """``a list``, ``an int``."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def _import(location: str) -> Any:
     try:
         if location.endswith(".py") or os.sep in location or "/" in location:
             path = os.path.abspath(location)
+            if os.path.isdir(path):
+                raise ConvcalcError(f"{location} is a directory: expected a Python file such as path/to/model.py")
             if not os.path.isfile(path):
                 raise ConvcalcError(f"no such file: {location}")
             name = "convcalc_user_" + os.path.splitext(os.path.basename(path))[0]

@@ -18,7 +18,8 @@ def aspp_view(report: AsppReport) -> Group:
     """One row per branch, the legend, and torch's count."""
     first = report.branches[0]
     k = first.kernel_size
-    table = PlainTable(f"ASPP on a {sizes(first.in_size)} map, {k}x{k} atrous branches, padding = rate*(k-1)/2")
+    kernel = "x".join([str(k)] * len(first.in_size))
+    table = PlainTable(f"ASPP on a {sizes(first.in_size)} map, {kernel} atrous branches, padding = rate*(k-1)/2")
     flagged = any(b.degenerate for b in report.branches)
     for name in ["rate", "pad", "out", "rf", "all taps", "centre only", "weights"] + ([""] if flagged else []):
         table.add_column(name, justify="right")

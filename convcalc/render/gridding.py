@@ -4,6 +4,7 @@ verdict and the repairs; and the ``convcalc.gridding/1`` document (docs/design.m
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,8 @@ def coverage_map(paths: Sequence[int]) -> list[Text]:
                                                                      (2 * math.log(top) + 1e-9)))
                 row.append("█" * width, style=PALETTE[level])
         rows.append(row)
+    if os.environ.get("NO_COLOR"):  # no colours to tell path counts apart (https://no-color.org)
+        return rows + [Text(f"█ reached (by 1 to {top * top:,} tap paths)   · never reached", no_wrap=True)]
     legend = Text("paths per offset: ", no_wrap=True)
     for colour in PALETTE:
         legend.append("█", style=colour)
@@ -142,8 +145,10 @@ def repair_lines(r: GriddingReport) -> list[Text]:
     if not lines:
         k, n = r.kernel_size, len(r.rates)
         best = _rates(k**i for i in range(n)) if n <= 4 else f"1,{k},{k}^2,...,{k}^{n - 1}"
-        lines.append(line(f"no {n} rates with {k}-tap kernels cover a field of {field:,} without holes: the "
-                          f"largest hole-free field of {n} layers is {r.largest_hole_free_field:,} (rates {best})",
+        rates, layers = ("1 rate", "1 layer") if n == 1 else (f"{n} rates", f"{n} layers")
+        verb = "covers" if n == 1 else "cover"
+        lines.append(line(f"no {rates} with {k}-tap kernels {verb} a field of {field:,} without holes: the "
+                          f"largest hole-free field of {layers} is {r.largest_hole_free_field:,} (rates {best})",
                           "yellow"))
     return lines
 

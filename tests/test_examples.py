@@ -1,0 +1,63 @@
+"""Every example in every command's --help and in README runs, with the exit code it implies: 0, or 1
+where the example shows a failing verdict (rates that grid); never bad input, a bug or a traceback."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+from convcalc.cli.typer_app import COMMANDS
+
+ROOT = Path(__file__).parent.parent
+
+
+def help_examples() -> list[str]:
+    examples = []
+    for command in COMMANDS:
+        module = importlib.import_module(f"convcalc.cli.{command}")
+        text = getattr(module, f"{command.upper()}_EXAMPLES")
+        text = text.replace("\\\n", " ")
+        for line in text.splitlines():
+            line = re.sub(r"\[dim\].*?\[/dim\]", "", line).strip()
+            if line.startswith("convcalc "):
+                examples.append(line)
+    return examples
+
+
+def readme_examples() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.startswith("convcalc ")]
+
+
+EXAMPLES = sorted(set(help_examples())) + sorted(set(readme_examples()) - set(help_examples()))
+GRIDS = {"convcalc gridding 2,2,2", "convcalc gridding 1,2,9 --json"}  # examples that show gridding: exit 1
+
+
+def test_examples_are_found():
+    assert len(help_examples()) >= 30 and len(readme_examples()) >= 15
+
+
+@pytest.mark.parametrize("command", EXAMPLES)
+def test_example_runs(command, tmp_path, monkeypatch):
+    args = shlex.split(command)[1:]
+    needs = {"torchvision": "torchvision", "--verify": "torch", "inspect": "torch"}
+    for word, module in needs.items():
+        if any(word in a for a in args) and importlib.util.find_spec(module) is None:
+            pytest.skip(f"needs {module}")
+    for name in ("shapes.toml",):  # check examples name the example file, as README's CI section does
+        shutil.copy(ROOT / "examples" / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    args = [str(ROOT / a) if a.startswith(("examples/", "tests/")) else a for a in args]
+    result = CliRunner().invoke(app, args)
+    expected = 1 if command in GRIDS else 0
+    assert result.exit_code == expected, (command, result.output)
+    assert "Traceback" not in result.output and "internal error" not in result.output
