@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 def check_view(report: CheckReport) -> Group:
     """The table, each failure's reason, the totals and torch's cross-check."""
     parts: list[Any] = [check_table(report)]
-    for result in report.results:
-        if not result.ok and result.actual:
-            parts.append(line(f"FAIL {result.check.name}: {result.message}", "red"))
+    failing = [r for r in report.results if not r.ok and r.actual]
+    for result in failing[:MAX_TABLE_ROWS]:
+        parts.append(line(f"FAIL {result.check.name}: {result.message}", "red"))
+    if len(failing) > MAX_TABLE_ROWS:
+        parts.append(line(f"... {len(failing) - MAX_TABLE_ROWS:,} more failures (every one is in --json)", "red"))
     parts.append(line(f"{report.passed:,} passed, {report.failed:,} failed", "bold green" if not report.failed else "bold red"))
     if report.verdicts is not None:
         checked = [v for v in report.verdicts if v is not None]

@@ -44,7 +44,8 @@ class PlainTable(Table):
     verbatim, never read as markup, with control characters escaped; numbers never split."""
 
     def __init__(self, title: str | None = None, **options: Any):
-        super().__init__(title=Text(visible(title)) if title is not None else None, title_justify="left", **options)
+        title_text = Text(visible(title), no_wrap=True, overflow="ignore") if title is not None else None
+        super().__init__(title=title_text, title_justify="left", **options)
 
     def add_column(self, header: str = "", **options: Any) -> None:  # type: ignore[override]
         options.setdefault("no_wrap", options.get("justify") == "right")
@@ -71,11 +72,23 @@ def dumps(value: Any, indent: str = "") -> str:
         return "[\n" + ",\n".join(items) + f"\n{indent}]"
     if isinstance(value, ExactNumber):
         return str(value)
+    if not _has_exact(value):
+        return json.dumps(value)
     if isinstance(value, list):  # on one line, as json.dumps writes it
         return "[" + ", ".join(dumps(v, inner) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{json.dumps(str(k))}: {dumps(v, inner)}" for k, v in value.items()) + "}"
     return json.dumps(value)
+
+
+def _has_exact(value: Any) -> bool:
+    if isinstance(value, ExactNumber):
+        return True
+    if isinstance(value, list):
+        return any(map(_has_exact, value))
+    if isinstance(value, dict):
+        return any(map(_has_exact, value.values()))
+    return False
 
 
 def _flat(value: Any) -> bool:
