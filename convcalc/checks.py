@@ -19,8 +19,9 @@ given input is a failed check, not a bad file.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -44,6 +45,9 @@ class Check:
     in_size: int | tuple[int, ...] | None
     expected: dict[str, Any]
     stack: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
+    file: str | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)  # of its [[check]] header
+    key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,21 @@ class CheckResult:
     message: str
     field: StackField | None = field(default=None, compare=False)
     error: bool = False  # the check could not be computed (too large, too wide): an error, not a failure
+    failed_keys: tuple[str, ...] = ()
+
+    @property
+    def line(self) -> int | None:
+        """The line to point at: the first failing key's, else the check's header."""
+        for key in self.failed_keys:
+            if key in self.check.key_lines:
+                return self.check.key_lines[key]
+        return self.check.line
+
+    @property
+    def where(self) -> str:
+        """``FILE:LINE`` (or as much of it as is known)."""
+        file = self.check.file or "the check file"
+        return f"{file}:{self.line}" if self.line is not None else file
 
 
 MAX_FILE_BYTES = 32 * 2**20
@@ -80,7 +99,8 @@ def load_checks(path: str) -> list[Check]:
                                 f"{MAX_FILE_BYTES:,} are read")
         with open(path, "rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
-        document = tomllib.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8-sig")
+        document = tomllib.loads(text)
     except ConvcalcError:
         raise
     except tomllib.TOMLDecodeError as exc:
@@ -92,10 +112,42 @@ def load_checks(path: str) -> list[Check]:
     except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
         message = getattr(exc, "strerror", None) or exc
         raise ConvcalcError(f"cannot read the check file {path!r}: {message}") from None
-    return parse_checks(document, path)
+    return parse_checks(document, path, check_positions(text))
 
 
-def parse_checks(document: dict[str, Any], source: str = "the check file") -> list[Check]:
+_TABLE_HEADER = re.compile(r"\s*\[\[\s*check\s*\]\]\s*(#.*)?$")
+_KEY_LINE = re.compile(r"""\s*(["']?)([A-Za-z0-9_-]+)\1\s*=""")
+
+
+def check_positions(text: str) -> list[tuple[int, dict[str, int]]]:
+    """Per ``[[check]]`` table, in order: the line of its header and of each of its keys (1-based).
+
+    A line scan, not a parse (tomllib keeps no positions): multi-line strings are skipped; a file whose
+    headers it cannot match one to one with the parsed tables gets no positions at all.
+    """
+    found: list[tuple[int, dict[str, int]]] = []
+    current: dict[str, int] | None = None
+    quote = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if quote is not None:
+            if line.count(quote) % 2:
+                quote = None
+            continue
+        if _TABLE_HEADER.match(line):
+            current = {}
+            found.append((number, current))
+        elif line.lstrip().startswith("["):
+            current = None
+        elif current is not None and (match := _KEY_LINE.match(line)):
+            current.setdefault(match.group(2), number)
+        for mark in ('"""', "'''"):
+            if line.count(mark) % 2:
+                quote = mark
+    return found
+
+
+def parse_checks(document: dict[str, Any], source: str = "the check file",
+                 positions: list[tuple[int, dict[str, int]]] | None = None) -> list[Check]:
     """Validate a parsed TOML document: a list of ``[[check]]`` tables and nothing else."""
     unknown = sorted(set(document) - set(FILE_KEYS))
     if unknown:
@@ -107,7 +159,12 @@ def parse_checks(document: dict[str, Any], source: str = "the check file") -> li
         raise ConvcalcError(f"{source}: expected one or more [[check]] tables")
     if len(entries) > MAX_CHECKS:
         raise ConvcalcError(f"{source}: {len(entries):,} checks; at most {MAX_CHECKS:,} per file")
+    if positions is not None and len(positions) != len(entries):
+        positions = None
     checks = [_check(i, entry, default) for i, entry in enumerate(entries, 1)]
+    if positions is not None or source != "the check file":
+        checks = [replace(check, file=source, line=positions[i][0] if positions else None,
+                          key_lines=positions[i][1] if positions else {}) for i, check in enumerate(checks)]
     seen: dict[str, int] = {}
     for check in checks:
         if check.name in seen:
@@ -243,9 +300,9 @@ def run_check(check: Check) -> CheckResult:
         actual = {key: found[key]() for key in expected}  # holes are worked out only when asked for
     except ConvcalcError as exc:  # e.g. a field too wide to count its holes
         return CheckResult(check, False, expected, {}, str(exc), stack, error=True)
-    problems = [_difference(key, expected[key], actual[key], stack) for key in expected
-                if expected[key] != actual[key]]
-    return CheckResult(check, not problems, expected, actual, "; ".join(problems), stack)
+    failed = tuple(key for key in expected if expected[key] != actual[key])
+    problems = [_difference(key, expected[key], actual[key], stack) for key in failed]
+    return CheckResult(check, not problems, expected, actual, "; ".join(problems), stack, failed_keys=failed)
 
 
 def run_checks(checks: Sequence[Check]) -> list[CheckResult]:

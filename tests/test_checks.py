@@ -127,3 +127,19 @@ def test_convention_per_file_and_per_check():
         parse_checks({"convention": "keras", "check": [{"layers": "3", "rf": 3}]})
     with pytest.raises(ConvcalcError, match="padding 'same' is supported by conv only, not max"):
         parse_checks({"check": [{"layers": "max3s2psame", "in": 8, "out": 4}]})
+
+
+def test_positions_of_tables_and_keys():
+    from convcalc.checks import check_positions
+
+    text = ('# shapes\n[[check]]\nname = "a"\nnotes = """\n[[check]]\nrf = 9\n"""\nrf = 3\n\n[[ check ]]  # two\n'
+            '"layers" = "3"\n[other]\nrf = 1\n')
+    assert check_positions(text) == [(2, {"name": 3, "notes": 4, "rf": 8}), (10, {"layers": 11})]
+
+
+def test_results_name_file_and_line(tmp_path):
+    path = tmp_path / "shapes.toml"
+    path.write_text('[[check]]\nname = "ok"\nlayers = "3"\nrf = 3\n\n[[check]]\nname = "bad"\nlayers = "3"\n'
+                    'rf = 4\njump = 2\n')
+    results = run_checks(load_checks(str(path)))
+    assert [r.where for r in results] == [f"{path}:1", f"{path}:9"]  # the first failing key: rf

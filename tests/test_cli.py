@@ -638,17 +638,20 @@ def test_check_example_passes():
 
 
 def test_check_failure_exits_1_and_names_it(tmp_path):
-    result = invoke("check", write_checks(tmp_path, FAILING))
+    path = write_checks(tmp_path, FAILING)
+    result = invoke("check", path)
     assert result.exit_code == 1
-    assert "FAIL off by two: out: expected 256x256, got 254x254" in result.stdout
+    assert f"FAIL {path}:10: off by two: out: expected 256x256, got 254x254" in result.stdout  # the 'out' line
     assert "1 passed, 1 failed" in result.stdout
     assert result.stderr.strip() == "error: 1 of 2 checks failed"
 
 
 def test_check_json(tmp_path):
-    document = json.loads(invoke("check", write_checks(tmp_path, FAILING), "--json").stdout)
+    path = write_checks(tmp_path, FAILING)
+    document = json.loads(invoke("check", path, "--json").stdout)
     assert document["schema"] == "convcalc.check/1" and (document["passed"], document["failed"]) == (1, 1)
-    assert document["results"][1] == {"name": "off by two", "ok": False,
+    assert document["results"][0]["line"] == 1 and document["results"][0]["file"] == path
+    assert document["results"][1] == {"name": "off by two", "ok": False, "file": path, "line": 10,
                                       "expected": {"out": [256, 256], "rf": [5, 5]},
                                       "actual": {"out": [254, 254], "rf": [5, 5]},
                                       "message": "out: expected 256x256, got 254x254"}
@@ -941,3 +944,23 @@ def test_shell_completion_is_offered():
     assert "--install-completion" in invoke("--help").stdout
     script = invoke("--show-completion", "bash")
     assert script.exit_code == 0 and "complete" in script.stdout and "convcalc" in script.stdout.lower()
+
+
+def test_check_points_at_the_line_for_github(tmp_path, monkeypatch):
+    path = write_checks(tmp_path, FAILING)
+    result = invoke("check", path, "--format", "github")
+    assert f"::error file={path},line=10,title=convcalc check::off by two: out: expected 256x256, got 254x254" \
+        in result.stdout.splitlines()
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert "::error file=" in invoke("check", path).stdout
+    assert "::error file=" not in invoke("check", path, "--format", "text").stdout
+    assert "::error file=" in invoke("check", path, "--json").stderr  # stdout keeps its one JSON document
+    assert invoke("check", path, "--format", "xml").exit_code == 2
+
+
+def test_check_takes_several_files(tmp_path):
+    path = write_checks(tmp_path, FAILING)
+    result = invoke("check", EXAMPLE_FILE, path, "--json")
+    document = json.loads(result.stdout)
+    assert result.exit_code == 1 and (document["passed"], document["failed"]) == (6, 1)
+    assert {r["file"] for r in document["results"]} == {EXAMPLE_FILE, path}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+import os
+import sys
 from typing import Annotated, Optional
 
 import typer
 
 from ..reports import CheckReport
-from ..render.check import check_document, check_view, junit_xml
+from ..errors import ConvcalcError
+from ..render.check import check_document, check_view, github_annotations, junit_xml
 from .typer_app import Command, app, finish
 from .options import JsonOpt, VerifyOpt, write_text
 
@@ -33,16 +36,21 @@ CHECK_EXAMPLES = """\
 Exit 0 when every check passes, 1 when one fails, 2 when the file itself is wrong.
 """
 
-FileArg = Annotated[str, typer.Argument(metavar="FILE", help="A TOML file of [\\[check]] tables.", show_default=False)]
+FilesArg = Annotated[list[str], typer.Argument(metavar="FILE...", help="TOML files of [\\[check]] tables.",
+                                               show_default=False)]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="text, or github: also GitHub Actions annotations on each failing line \\[default: github "
+                     "when GITHUB_ACTIONS=true]", show_default=False)]
 JunitOpt = Annotated[Optional[str], typer.Option("--junit-xml", help="Also write a JUnit XML report to PATH.",
                                                  metavar="PATH")]
 
 @app.command(cls=Command, epilog=CHECK_EXAMPLES)
 def check(
-    file: FileArg,
+    files: FilesArg,
     verify: VerifyOpt = False,
     json_: JsonOpt = False,
     junit_xml_path: JunitOpt = None,
+    output_format: FormatOpt = None,
 ) -> int:
     """Run every [\\[check]] of a TOML file: output sizes, receptive fields, jumps, no gridding."""
     from ..checks import load_checks, run_checks
@@ -51,9 +59,10 @@ def check(
         from ..torchcheck import import_torch
 
         import_torch()  # the install hint now, not a field "not measured" later
+    github = _github(output_format)
     gc.disable()  # a batch of small objects with no cycles to collect: 10,000 checks run ~20% faster
     try:
-        results = tuple(run_checks(load_checks(file)))
+        results = tuple(result for file in files for result in run_checks(load_checks(file)))
     finally:
         gc.freeze()  # and the results are kept to the end: nothing to gain from scanning them again
         gc.enable()
@@ -62,7 +71,18 @@ def check(
         from ..torchmeasure import verify_check
 
         verdicts = tuple(verify_check(result) for result in results)
-    report = CheckReport(file, results, verdicts)
+    report = CheckReport(" ".join(files), results, verdicts)
     if junit_xml_path is not None:
         write_text(junit_xml_path, junit_xml(report))
+    if github:
+        github_annotations(report, sys.stderr if json_ else sys.stdout)
     return finish(report, json_, check_document, check_view)
+
+
+def _github(choice: str | None) -> bool:
+    """``--format``: text or github (the default on GitHub Actions)."""
+    if choice is None:
+        return os.environ.get("GITHUB_ACTIONS") == "true"
+    if choice.lower() not in ("text", "github"):
+        raise ConvcalcError(f"--format must be text or github, got {choice!r}")
+    return choice.lower() == "github"

@@ -20,7 +20,7 @@ def check_view(report: CheckReport) -> Group:
     parts: list[Any] = [check_table(report)]
     failing = [r for r in report.results if not r.ok and r.actual]
     for result in failing[:MAX_TABLE_ROWS]:
-        parts.append(line(f"FAIL {result.check.name}: {result.message}", "red"))
+        parts.append(line(f"FAIL {result.where}: {result.check.name}: {result.message}", "red"))
     if len(failing) > MAX_TABLE_ROWS:
         parts.append(line(f"... {len(failing) - MAX_TABLE_ROWS:,} more failures (every one is in --json)", "red"))
     parts.append(line(f"{report.passed:,} passed, {report.failed:,} failed", "bold green" if not report.failed else "bold red"))
@@ -69,6 +69,7 @@ def check_document(report: CheckReport) -> dict[str, Any]:
     results = []
     for i, result in enumerate(report.results):
         entry = {"name": result.check.name, "ok": result.ok, **({"error": True} if result.error else {}),
+                 "file": result.check.file, "line": result.line,
                  "expected": {k: json_value(v) for k, v in result.expected.items()},
                  "actual": {k: json_value(v) for k, v in result.actual.items()}, "message": result.message}
         if report.verdicts is not None and report.verdicts[i] is not None:
@@ -87,7 +88,9 @@ def junit_xml(report: CheckReport) -> str:
     suite = ElementTree.SubElement(suites, "testsuite", name="convcalc check", tests=str(len(report.results)),
                                    failures=str(report.failed - errors), errors=str(errors), skipped="0")
     for result in report.results:
-        case = ElementTree.SubElement(suite, "testcase", classname=report.source, name=result.check.name)
+        where = {"file": result.check.file or "", "line": str(result.line)} if result.line is not None else {}
+        case = ElementTree.SubElement(suite, "testcase", classname=result.check.file or report.source,
+                                      name=result.check.name, **where)
         if result.error:
             error = ElementTree.SubElement(case, "error", message=result.message, type="CheckNotComputed")
             error.text = f"layers: {result.check.layers}\n{result.message}"
@@ -97,3 +100,19 @@ def junit_xml(report: CheckReport) -> str:
                             f"actual: {_expectations(result.actual)}\n{result.message}")
     ElementTree.indent(suites)
     return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def github_annotations(report: CheckReport, stream: Any) -> None:
+    """GitHub Actions workflow commands: one ``::error`` per failing or erroring check, at its line."""
+    def escape(text: str, property_value: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
+
+    for result in report.results:
+        if result.ok:
+            continue
+        where = f"file={escape(result.check.file or '', True)}"
+        if result.line is not None:
+            where += f",line={result.line}"
+        stream.write(f"::error {where},title={escape('convcalc check', True)}::"
+                     f"{escape(result.check.name + ': ' + result.message)}\n")
