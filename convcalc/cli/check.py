@@ -11,7 +11,7 @@ import typer
 
 from ..reports import CheckReport
 from ..errors import ConvcalcError
-from ..render.check import check_document, check_view, github_annotations, junit_xml
+from ..render.check import check_document, check_view, github_annotations, junit_xml, print_line
 from .typer_app import Command, app, finish
 from .options import JsonOpt, VerifyOpt, write_text
 
@@ -38,6 +38,8 @@ Exit 0 when every check passes, 1 when one fails, 2 when the file itself is wron
 
 FilesArg = Annotated[list[str], typer.Argument(metavar="FILE...", help="TOML files of [\\[check]] tables.",
                                                show_default=False)]
+UpdateOpt = Annotated[bool, typer.Option(
+    "--update", help="Rewrite failing expected values with the actual ones (comments and layout kept).")]
 FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="text, or github: also GitHub Actions annotations on each failing line \\[default: github "
                      "when GITHUB_ACTIONS=true]", show_default=False)]
@@ -51,6 +53,7 @@ def check(
     json_: JsonOpt = False,
     junit_xml_path: JunitOpt = None,
     output_format: FormatOpt = None,
+    update: UpdateOpt = False,
 ) -> int:
     """Run every [\\[check]] of a TOML file: output sizes, receptive fields, jumps, no gridding."""
     from ..checks import load_checks, run_checks
@@ -66,6 +69,12 @@ def check(
     finally:
         gc.freeze()  # and the results are kept to the end: nothing to gain from scanning them again
         gc.enable()
+    if update:
+        from ..snapshots import update_files
+
+        for change in update_files(results):
+            print_line(f"updated {change}")
+        results = tuple(result for file in files for result in run_checks(load_checks(file)))
     verdicts = None
     if verify:
         from ..torchmeasure import verify_check

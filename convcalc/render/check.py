@@ -116,3 +116,10 @@ def github_annotations(report: CheckReport, stream: Any) -> None:
             where += f",line={result.line}"
         stream.write(f"::error {where},title={escape('convcalc check', True)}::"
                      f"{escape(result.check.name + ': ' + result.message)}\n")
+
+
+def print_line(text: str) -> None:
+    """One plain line on stderr (what --update changed), verbatim."""
+    from .common import console
+
+    console(stderr=True).print(line(text, "yellow"), soft_wrap=True)
