@@ -6,6 +6,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["pytester"]
+
 # At least 2,000 random configurations per op in CI (issue: "Exact"); raise it locally to dig deeper.
 PARITY_EXAMPLES = int(os.environ.get("CONVCALC_PARITY_EXAMPLES", "2000"))
 
