@@ -28,7 +28,7 @@ from typing import Any
 from .errors import ConvcalcError, ShapeError, SpecError
 from .layer import Layer, resolve_dims
 from .receptive import StackField, receptive_field
-from .spec import parse_layers, parse_size
+from .spec import parse_layers, parse_shape, parse_size
 
 KEYS = ("name", "in", "layers", "convention", "out", "rf", "jump", "no_gridding")
 FILE_KEYS = ("check", "convention")  # a file-level convention is every check's default
@@ -48,6 +48,17 @@ class Check:
     file: str | None = field(default=None, compare=False)
     line: int | None = field(default=None, compare=False)  # of its [[check]] header
     key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    model: ModelSpec | None = None  # a check of a real model instead of layers
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model check loads and where it looks: ``model``, ``input``, ``kwargs`` and ``node``."""
+
+    target: str
+    input_shape: tuple[int, ...]
+    kwargs: str = "{}"  # JSON, so that specs compare and hash
+    node: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,8 @@ def _check(index: int, entry: dict[str, Any], default_convention: str = "torch")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):  # terminals and JUnit XML cannot carry them
         raise ConvcalcError(f"{where}: key 'name' must not contain control characters, got {name!r}")
     where = f"check {name!r} (#{index})"
+    if "model" in entry:
+        return _model_check(index, name, entry, where)
     for key in entry:
         if key not in KEYS:
             raise ConvcalcError(f"{where}: unknown key {key!r} (expected one of {', '.join(KEYS)})")
@@ -213,6 +226,54 @@ def _check(index: int, entry: dict[str, Any], default_convention: str = "torch")
     convention = _convention(entry.get("convention", default_convention), where)
     stack = _parse(name, index, entry["layers"], in_size, expected, convention)
     return Check(index, name, entry["layers"], in_size, expected, tuple(stack))
+
+
+MODEL_KEYS = ("name", "model", "input", "kwargs", "node", "shape", "rf", "jump", "params", "macs")
+
+
+def _model_check(index: int, name: str, entry: dict[str, Any], where: str) -> Check:
+    """A check of a real model: ``model`` (as ``convcalc inspect`` takes it), ``input`` (N x C x spatial),
+    optional ``kwargs`` and ``node`` (default: the output); expects ``shape``, ``rf``, ``jump``,
+    ``params`` (the whole model's) and ``macs`` (one forward pass, torch.utils.flop_counter's FLOPs
+    halved)."""
+    import json
+
+    for key in entry:
+        if key not in MODEL_KEYS:
+            raise ConvcalcError(f"{where}: unknown key {key!r} for a model check (expected one of "
+                                f"{', '.join(MODEL_KEYS)})")
+    for key in ("model", "input"):
+        if not isinstance(entry.get(key), str):
+            example = '"pkg.models:Net"' if key == "model" else '"1x3x224x224"'
+            raise ConvcalcError(f"{where}: key {key!r} must be a string such as {example}")
+    try:
+        shape = parse_shape(entry["input"], "input")
+    except SpecError as exc:
+        raise SpecError(f"{where}, key 'input': {exc.reason}", exc.text, exc.position) from None
+    kwargs = entry.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise ConvcalcError(f"{where}: key 'kwargs' must be a table, got {_kind(kwargs)}")
+    node = entry.get("node")
+    if node is not None and not isinstance(node, str):
+        raise ConvcalcError(f"{where}: key 'node' must be a string, got {_kind(node)}")
+    expected: dict[str, Any] = {}
+    dims = len(shape) - 2
+    if "shape" in entry:
+        expected["shape"] = tuple(entry["shape"]) if isinstance(entry["shape"], list) and all(
+            _is_int(v) for v in entry["shape"]) else parse_shape(str(entry["shape"]), "shape")
+    if "rf" in entry:
+        expected["rf"] = "global" if entry["rf"] == "global" else _per_dim(_size(entry["rf"], where, "rf", 1), dims)
+    if "jump" in entry:
+        expected["jump"] = _per_dim(_jump(entry["jump"], where), dims)
+    for key in ("params", "macs"):
+        if key in entry:
+            if not _is_int(entry[key]) or entry[key] < 0:
+                raise ConvcalcError(f"{where}: key {key!r} must be a count (an integer >= 0), got {_kind(entry[key])}")
+            expected[key] = entry[key]
+    if not expected:
+        raise ConvcalcError(f"{where}: expects nothing: give at least one of shape, rf, jump, params, macs")
+    spec = ModelSpec(entry["model"], shape, json.dumps(kwargs, sort_keys=True), node)
+    return Check(index, name, "", None, expected, model=spec)
 
 
 def _size(value: Any, where: str, key: str, minimum: int) -> int | tuple[int, ...]:
@@ -283,6 +344,10 @@ def _parse(name: str, index: int, text: str, in_size: Any, expected: dict[str, A
 
 def run_check(check: Check) -> CheckResult:
     """Compute what the check expects; a stack PyTorch rejects on its input fails the check."""
+    if check.model is not None:
+        from .modelchecks import run_model_check
+
+        return run_model_check(check)
     layers = check.stack or tuple(_parse(check.name, check.index, check.layers, check.in_size, check.expected))
     n = layers[0].dims
     expected = {key: _per_dim(value, n) for key, value in check.expected.items()}

@@ -14,7 +14,7 @@ text. Like the rest of the calculator, this imports neither torch nor numpy (ric
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
+from typing import Any, Union
 
 from .errors import ShapeError
 from .gridding import gridding
@@ -95,3 +95,32 @@ def _report(message: str, field: StackField) -> str:
     buffer = StringIO()
     Console(file=buffer, width=120, color_system=None, legacy_windows=False).print(rf_table(field))
     return f"{message}\n{buffer.getvalue()}"
+
+
+def assert_model(model: Any, input: Size, node: str | None = None, *, shape: Size | None = None,
+                 rf: Size | str | None = None, jump: Size | None = None) -> None:
+    """A real model (an nn.Module, or ``"pkg.module:attr"`` as ``convcalc inspect`` takes it) on ``input``
+    (N x C x spatial): the output's (or ``node``'s) shape, receptive field (``"global"`` allowed) and
+    jump are as expected. Needs torch."""
+    __tracebackhide__ = True
+    from .graph import GLOBAL, FieldState, inspect_model, load_model
+
+    if isinstance(model, str):
+        model = load_model(model)
+    dims = len(tuple(input)) - 2  # type: ignore[arg-type]
+    inspection = inspect_model(model, tuple(input), type(model).__name__)  # type: ignore[arg-type]
+    found = inspection.node(node) if node else inspection.output
+    where = f"node {node!r}" if node else "the output"
+    if shape is not None and tuple(shape) != found.shape:  # type: ignore[arg-type]
+        raise AssertionError(f"{where}: expected shape {_fmt(tuple(shape))}, got {_fmt(found.shape)}")  # type: ignore
+    fields = found.fields
+    if rf is not None:
+        actual: Any = "global" if fields and all(f is GLOBAL for f in fields) else (
+            None if any(isinstance(f, FieldState) for f in fields) else tuple(f.receptive_field for f in fields))
+        wanted = rf if rf == "global" else _per_dim(rf, dims)  # type: ignore[arg-type]
+        if actual != wanted:
+            raise AssertionError(f"{where}: expected receptive field {wanted}, got {actual}")
+    if jump is not None:
+        actual_jump = None if any(isinstance(f, FieldState) for f in fields) else tuple(f.jump for f in fields)
+        if actual_jump != _per_dim(jump, dims):
+            raise AssertionError(f"{where}: expected jump {_per_dim(jump, dims)}, got {actual_jump}")

@@ -1,0 +1,70 @@
+"""Model checks of a check file (``model = "pkg.module:factory"``): the torch side, imported only when a
+file has one. Each model is loaded and traced once per (model, kwargs, input), however many checks
+name it; ``params`` counts the whole model, ``macs`` one forward pass as torch.utils.flop_counter counts
+it, halved (docs/references.md, "Counting conventions")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .checks import Check, CheckResult, format_value
+from .errors import ConvcalcError
+
+_TRACED: dict[tuple[str, str, tuple[int, ...]], Any] = {}
+
+
+def run_model_check(check: Check) -> CheckResult:
+    spec = check.model
+    assert spec is not None
+    try:
+        model, inspection = traced(spec.target, spec.kwargs, spec.input_shape)
+        node = inspection.node(spec.node) if spec.node else inspection.output
+        actual = {key: _value(key, model, inspection, node, spec.input_shape) for key in check.expected}
+    except ConvcalcError as exc:
+        return CheckResult(check, False, dict(check.expected), {}, exc.worded({"input": "key 'input'"}), error=True)
+    failed = tuple(key for key in check.expected if check.expected[key] != actual[key])
+    problems = [f"{key}: expected {format_value(check.expected[key])}, got {format_value(actual[key])}"
+                for key in failed]
+    return CheckResult(check, not failed, dict(check.expected), actual, "; ".join(problems), failed_keys=failed)
+
+
+def traced(target: str, kwargs: str, input_shape: tuple[int, ...]) -> tuple[Any, Any]:
+    """The model and its inspection, once per (model, kwargs, input)."""
+    key = (target, kwargs, input_shape)
+    if key not in _TRACED:
+        from .graph import inspect_model, load_model
+
+        model = load_model(target, json.loads(kwargs))
+        _TRACED[key] = (model, inspect_model(model, input_shape, target))
+    return _TRACED[key]
+
+
+def _value(key: str, model: Any, inspection: Any, node: Any, input_shape: tuple[int, ...]) -> Any:
+    from .graph.fields import GLOBAL, FieldState
+
+    if key == "shape":
+        return node.shape
+    if key in ("rf", "jump"):
+        fields = node.fields
+        if fields and all(f is GLOBAL for f in fields):
+            return "global" if key == "rf" else None
+        if not fields or any(isinstance(f, FieldState) for f in fields):
+            return None
+        return tuple(f.receptive_field if key == "rf" else f.jump for f in fields)
+    if key == "params":
+        return sum(p.numel() for p in model.parameters())
+    return _macs(model, input_shape)
+
+
+def _macs(model: Any, input_shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of one forward pass: torch.utils.flop_counter's FLOPs, halved."""
+    from .torchcheck import import_torch
+
+    torch = import_torch("a model check")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(*input_shape))
+    return counter.get_total_flops() // 2
