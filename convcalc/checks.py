@@ -144,16 +144,17 @@ def check_positions(text: str) -> list[tuple[int, dict[str, int]]]:
             if line.count(quote) % 2:
                 quote = None
             continue
-        if _TABLE_HEADER.match(line):
-            current = {}
-            found.append((number, current))
-        elif line.lstrip().startswith("["):
-            current = None
-        elif current is not None and (match := _KEY_LINE.match(line)):
+        start = line.lstrip()[:1]
+        if start == "[":
+            current = {} if _TABLE_HEADER.match(line) else None
+            if current is not None:
+                found.append((number, current))
+        elif current is not None and start and start != "#" and (match := _KEY_LINE.match(line)):
             current.setdefault(match.group(2), number)
-        for mark in ('"""', "'''"):
-            if line.count(mark) % 2:
-                quote = mark
+        if "'''" in line or '"""' in line:
+            for mark in ('"""', "'''"):
+                if line.count(mark) % 2:
+                    quote = mark
     return found
 
 
@@ -172,10 +173,9 @@ def parse_checks(document: dict[str, Any], source: str = "the check file",
         raise ConvcalcError(f"{source}: {len(entries):,} checks; at most {MAX_CHECKS:,} per file")
     if positions is not None and len(positions) != len(entries):
         positions = None
-    checks = [_check(i, entry, default) for i, entry in enumerate(entries, 1)]
-    if positions is not None or source != "the check file":
-        checks = [replace(check, file=source, line=positions[i][0] if positions else None,
-                          key_lines=positions[i][1] if positions else {}) for i, check in enumerate(checks)]
+    file = source if source != "the check file" else None
+    checks = [_check(i, entry, default, file, positions[i - 1] if positions else None)
+              for i, entry in enumerate(entries, 1)]
     seen: dict[str, int] = {}
     for check in checks:
         if check.name in seen:
@@ -191,16 +191,24 @@ def _convention(value: Any, where: str) -> str:
     return value
 
 
-def _check(index: int, entry: dict[str, Any], default_convention: str = "torch") -> Check:
+def _check(index: int, entry: dict[str, Any], default_convention: str = "torch", file: str | None = None,
+           position: tuple[int, dict[str, int]] | None = None) -> Check:
+    where_in_file = {"file": file, "line": position[0] if position else None,
+                     "key_lines": position[1] if position else {}}
+    return _parsed_check(index, entry, default_convention, where_in_file)
+
+
+def _parsed_check(index: int, entry: dict[str, Any], default_convention: str,
+                  where_in_file: dict[str, Any]) -> Check:
     name = entry.get("name", f"#{index}")
     where = f"check #{index}"
     if not isinstance(name, str) or not name.strip():
         raise ConvcalcError(f"{where}: key 'name' must be a non-empty string, got {_kind(name)}")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):  # terminals and JUnit XML cannot carry them
+    if not name.isprintable() and any(ord(ch) < 32 or ord(ch) == 127 for ch in name):  # terminals, JUnit XML
         raise ConvcalcError(f"{where}: key 'name' must not contain control characters, got {name!r}")
     where = f"check {name!r} (#{index})"
     if "model" in entry:
-        return _model_check(index, name, entry, where)
+        return replace(_model_check(index, name, entry, where), **where_in_file)
     for key in entry:
         if key not in KEYS:
             raise ConvcalcError(f"{where}: unknown key {key!r} (expected one of {', '.join(KEYS)})")
@@ -225,7 +233,7 @@ def _check(index: int, entry: dict[str, Any], default_convention: str = "torch")
     # A spec that does not parse makes the file wrong, not the check failed: parse it now.
     convention = _convention(entry.get("convention", default_convention), where)
     stack = _parse(name, index, entry["layers"], in_size, expected, convention)
-    return Check(index, name, entry["layers"], in_size, expected, tuple(stack))
+    return Check(index, name, entry["layers"], in_size, expected, tuple(stack), **where_in_file)
 
 
 MODEL_KEYS = ("name", "model", "input", "kwargs", "node", "shape", "rf", "jump", "params", "macs")

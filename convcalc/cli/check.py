@@ -85,7 +85,11 @@ def check(
         write_text(junit_xml_path, junit_xml(report))
     if github:
         github_annotations(report, sys.stderr if json_ else sys.stdout)
-    return finish(report, json_, check_document, check_view)
+    gc.disable()  # the report's many small strings have no cycles either
+    try:
+        return finish(report, json_, check_document, check_view)
+    finally:
+        gc.enable()
 
 
 def _github(choice: str | None) -> bool:

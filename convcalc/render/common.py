@@ -82,12 +82,13 @@ def dumps(value: Any, indent: str = "") -> str:
 
 
 def _has_exact(value: Any) -> bool:
-    if isinstance(value, ExactNumber):
+    kind = type(value)
+    if kind is ExactNumber:
         return True
-    if isinstance(value, list):
-        return any(map(_has_exact, value))
-    if isinstance(value, dict):
-        return any(map(_has_exact, value.values()))
+    if kind is list:
+        return any(_has_exact(v) for v in value if type(v) in (list, dict, ExactNumber))
+    if kind is dict:
+        return any(_has_exact(v) for v in value.values() if type(v) in (list, dict, ExactNumber))
     return False
 
 
