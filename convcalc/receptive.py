@@ -295,10 +295,10 @@ def unit_box(field: StackField, unit: Sequence[int]) -> tuple[UnitBox | None, ..
     None where the unit reads no input at all (a transposed convolution with stride above its
     kernel's span leaves such units).
     """
-    if field.in_size is None or field.out is None:
-        raise ConvcalcError("{unit} needs {in_size}: the box is clipped to the input", parameters=("unit", "in_size"))
     if field.rejected is not None:
         raise ConvcalcError("{unit} needs a stack that PyTorch accepts on this input", parameters=("unit",))
+    if field.in_size is None or field.out is None:
+        raise ConvcalcError("{unit} needs {in_size}: the box is clipped to the input", parameters=("unit", "in_size"))
     if len(unit) != field.dims:
         raise ConvcalcError(f"{{unit}} has {len(unit)} indices, the output has {field.dims} dimensions",
                             parameters=("unit",))

@@ -25,7 +25,8 @@ def module_code(layer: Layer, in_channels: str = "C_in", out_channels: str = "C_
     if inner.stride != inner.default_stride:
         args.append(f"stride={_value(inner.stride)}")
     if isinstance(inner.padding, str):
-        args.append(f"padding={inner.padding!r}")
+        if layer.op == "conv":  # pools under TensorFlow's 'valid' pad nothing
+            args.append(f"padding={inner.padding!r}")
     elif any(inner.padding):
         args.append(f"padding={_value(inner.padding)}")
     if any(inner.output_padding):

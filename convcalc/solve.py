@@ -3,7 +3,8 @@
 Per dimension, for input ``n`` and output ``m`` (docs/design.md, "Shape rules"; e = d*(k-1) + 1):
 
 - conv: every kernel, stride and dilation within the bounds, and every (left, right) padding in
-  ``0..e-1`` each (a larger pad puts a whole window in the padding) with
+  ``0..e-1`` each (a larger pad puts a whole window in the padding; a padding the user fixes is taken
+  as given) with
   ``floor((n + left + right - e) / s) + 1 = m``: the total ``T = left + right`` must lie in
   ``[(m-1)*s + e - n, (m-1)*s + e - n + s - 1]`` and be at least ``e - n``. Unequal pads are
   ``F.pad`` then the conv with padding 0.
@@ -130,7 +131,8 @@ def solve(in_size: tuple[int, ...], out_size: tuple[int, ...], op: str | None = 
         per_dim.append(_at_most(list(found), f"dimension {i + 1} alone"))
     shared = [name for name in ("kernel_size", "stride", "dilation") if fixed[name] is None]
     square = len(set(zip(in_size, out_size))) == 1 and all(len(set(v)) == 1 for v in fixed.values() if v)
-    solutions = [Solution(combo, in_size) for combo in _combinations(per_dim, square, shared)]
+    solutions = [Solution(combo, in_size) for combo in _combinations(per_dim, square, shared)
+                 if not (combo[0].tf == "same" and all(o.pads == (0, 0) for o in combo))]
     solutions.sort(key=lambda s: s.rank)
     reason = None if solutions else _why_none(in_size, out_size, ops, fixed, bounds, convention)
     return SolveResult(in_size, out_size, op, bounds, convention, len(solutions), tuple(solutions), reason)
@@ -196,24 +198,24 @@ def options_1d(n: int, m: int, ops: tuple[str, ...], fixed: dict[str, int | None
             e = d * (k - 1) + 1
             if convention == "tf":
                 valid = n >= e and (n - e) // s + 1 == m
-                same = tf_same_padding(n, k, s, d)
-                if -(-n // s) == m and not (valid and same == (0, 0)):  # a SAME without padding is VALID
-                    yield Option(op, k, s, d, same, tf="same")
+                if -(-n // s) == m:  # (a SAME layer that pads no dimension is dropped later: it is VALID)
+                    yield Option(op, k, s, d, tf_same_padding(n, k, s, d), tf="same")
                 if valid:
                     yield Option(op, k, s, d, (0, 0), tf="valid")
                 continue
             p = fixed["padding"]
             if op == "conv":
+                if p is not None:  # a padding the user fixes is taken as given
+                    if n + 2 * p >= e and (n + 2 * p - e) // s + 1 == m:
+                        yield Option(op, k, s, d, (p, p))
+                    continue
                 low = max((m - 1) * s + e - n, e - n, 0)
                 high = min((m - 1) * s + e - n + s - 1, 2 * (e - 1))
                 for total in range(low, high + 1):
                     for left in range(max(0, total - (e - 1)), min(e - 1, total) + 1):
-                        if p is None or (left == p and total == 2 * p):
-                            yield Option(op, k, s, d, (left, total - left))
+                        yield Option(op, k, s, d, (left, total - left))
             elif op == "conv_transpose":
                 for pad in ([p] if p is not None else range(e)):
-                    if pad > e - 1:
-                        continue
                     for extra in range(max(s, d)):
                         if (n - 1) * s - 2 * pad + e + extra == m >= 1:
                             yield Option(op, k, s, d, (pad, pad), extra)
@@ -282,8 +284,9 @@ def _why_none(in_size: tuple[int, ...], out_size: tuple[int, ...], ops: tuple[st
     hint = ""
     if all(o in POOLS for o in ops) and any(m > n + 1 for n, m in zip(in_size, out_size)):
         hint = "; pooling grows a size by at most 1: use tconv to enlarge"
-    elif ops == ("conv",) and any(m > n for n, m in zip(in_size, out_size)):
-        hint = "; a conv grows a size by at most e - 1 (padding e - 1 on both sides): use tconv to enlarge"
+    elif ops == ("conv",) and any(m > n for n, m in zip(in_size, out_size)) and fixed["padding"] is None:
+        hint = ("; searching pads up to e - 1 per side, a conv grows a size by at most e - 1: fix a larger "
+                "padding with -p, or use tconv to enlarge")
     elif ops == ("conv_transpose",) and any(m < n for n, m in zip(in_size, out_size)):
         hint = "; a transposed conv does not shrink a size within these bounds: use conv or pooling"
     return f"no {what} within the bounds ({limits}) maps {sizes}{hint}"

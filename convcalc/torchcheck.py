@@ -108,10 +108,11 @@ def build_module(layer: Layer, channels: Channels = Channels(), device: str | No
         return getattr(nn, f"ConvTranspose{n}d")(c.in_channels, c.out_channels, layer.kernel_size, layer.stride,
                                                  layer.padding, layer.output_padding, groups=c.groups, bias=c.bias,
                                                  dilation=layer.dilation, device=device)
+    pool_padding = 0 if isinstance(layer.padding, str) else layer.padding  # TensorFlow's 'valid': none
     if layer.op == "max_pool":
-        return getattr(nn, f"MaxPool{n}d")(layer.kernel_size, layer.stride, layer.padding, layer.dilation,
+        return getattr(nn, f"MaxPool{n}d")(layer.kernel_size, layer.stride, pool_padding, layer.dilation,
                                            ceil_mode=layer.ceil_mode)
-    return getattr(nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, layer.padding, ceil_mode=layer.ceil_mode)
+    return getattr(nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, pool_padding, ceil_mode=layer.ceil_mode)
 
 
 def padded(layer: Layer, inner: Any) -> Any:
@@ -220,9 +221,26 @@ def _with_large_weights(torch: Any, layers: Sequence[Layer], in_size: tuple[int,
 
 
 def run_layer(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...] | None = None,
-              device: str = "cpu", channels: Channels = Channels()) -> TorchAnswer:
-    """:func:`run_stack` for one layer; ``out`` is convcalc's output size, if it has one."""
-    return run_stack([layer], in_size, [out] if out else [], device, channels)
+              device: str = "cpu", channels: Channels = Channels(),
+              output_size: tuple[int, ...] | None = None) -> TorchAnswer:
+    """:func:`run_stack` for one layer; ``out`` is convcalc's output size, if it has one. With
+    ``output_size`` (a transposed conv) torch is asked as ``module(x, output_size=...)``, so that it picks
+    the output_padding (or refuses the size) itself."""
+    if output_size is None:
+        return run_stack([layer], in_size, [out] if out else [], device, channels)
+    torch = import_torch()
+    device = resolve_device(device)
+    refusal = eager_refusal([layer], in_size, [out] if out else [], channels)
+    where = "meta" if refusal else device
+    try:
+        module = build_module(layer, channels, where)
+        x = torch.zeros(channels.batch, channels.in_channels, *in_size, device=where)
+        with torch.no_grad():
+            shape = tuple(module(x, output_size=list(output_size)).shape)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        return TorchAnswer(torch.__version__, where, None, error_line(exc), not refusal, refusal)
+    params = sum(p.numel() for p in module.parameters())
+    return TorchAnswer(torch.__version__, where, shape[2:], None, not refusal, refusal, shape, params)
 
 
 def judge(layers: Sequence[Layer], ours: tuple[int, ...] | None, answer: TorchAnswer, cost: Any = None) -> Verdict:

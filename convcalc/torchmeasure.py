@@ -57,8 +57,8 @@ def stand_in(layer: Layer, dtype: Any) -> Any:
     if layer.pads_first:
         return padded(layer, stand_in(layer.without_padding(), dtype))
     if layer.op in POOLS and all(d == 1 for d in layer.dilation):
-        return getattr(torch.nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, layer.padding,
-                                                 ceil_mode=layer.ceil_mode)
+        padding = 0 if isinstance(layer.padding, str) else layer.padding  # TensorFlow's 'valid': none
+        return getattr(torch.nn, f"AvgPool{n}d")(layer.kernel_size, layer.stride, padding, ceil_mode=layer.ceil_mode)
     if layer.op == "max_pool":
         return _dilated_average(layer, dtype)
     module = build_module(layer).to(dtype)
@@ -194,16 +194,21 @@ def _check_work(layers: Sequence[Layer], sizes: Sequence[tuple[int, ...]]) -> No
                             f"accumulates; the limit is {MEASURE_LIMIT_MACS:.2g})")
 
 
+MAX_PHASES = 64  # output units tried for one that reads some input
+
+
 def _central_unit(field: Any, phases: int) -> tuple[int, ...]:
     """An output unit near the centre that reads some input along every dimension (see NO_FIELD)."""
     from .receptive import NO_FIELD, unit_field
 
     chosen: list[int | None] = [None] * len(field.out)
-    for shift in range(phases):
+    for shift in range(min(phases, MAX_PHASES)):
         candidate = tuple((n // 2 + shift) % n for n in field.out)
         for dim, predicted in enumerate(unit_field(field, candidate)):
             if chosen[dim] is None and predicted != NO_FIELD:
                 chosen[dim] = candidate[dim]
+        if None not in chosen:
+            break
     if None in chosen:
         raise ConvcalcError("no output unit of this stack reads any input (its transposed convolutions "
                             "and strides leave every unit empty)")
@@ -293,8 +298,11 @@ class CheckVerify:
     detail: str
 
 
-def verify_check(result: Any) -> CheckVerify:
-    """Run the check's stack in torch on its input (shape, or rejection) and measure its field."""
+def verify_check(result: Any) -> CheckVerify | None:
+    """Run the check's stack in torch on its input (shape, or rejection) and measure its field; None for
+    a check convcalc could not compute (nothing to compare, and no size to bound torch's work by)."""
+    if result.error or result.check.model is not None:
+        return None
     layers = list(result.check.stack)
     notes = []
     agrees = True

@@ -248,7 +248,7 @@ def test_verify_of_a_rejection_shows_what_torch_says():
 def test_verify_disagreement_exits_3(monkeypatch):
     from convcalc import torchcheck
 
-    monkeypatch.setattr(torchcheck, "run_layer", lambda layer, size, out, device, channels: torchcheck.TorchAnswer(
+    monkeypatch.setattr(torchcheck, "run_layer", lambda layer, size, out, device, channels, output_size=None: torchcheck.TorchAnswer(
         "9.9", "cpu", (7, 7), None))
     result = invoke("out", "--in", "8", "-k", "3", "--verify")
     assert result.exit_code == 3
@@ -964,3 +964,22 @@ def test_check_takes_several_files(tmp_path):
     document = json.loads(result.stdout)
     assert result.exit_code == 1 and (document["passed"], document["failed"]) == (6, 1)
     assert {r["file"] for r in document["results"]} == {EXAMPLE_FILE, path}
+
+
+def test_review_findings_stay_fixed(tmp_path):
+    """Found by an independent review: each of these misreported or crashed."""
+    pytest.importorskip("torch")
+    # --output-size torch refuses: torch is asked with output_size= and refuses too (exit 2, not 3)
+    assert invoke("out", "--in", "7", "-k", "3", "-s", "2", "--op", "tconv", "--output-size", "14", "--verify").exit_code == 2
+    # TensorFlow 'valid' pools run in torch with padding 0
+    assert invoke("out", "--in", "9", "-k", "3", "-s", "2", "--op", "max", "-p", "valid", "--convention", "tf",
+                  "--verify").exit_code == 0
+    assert invoke("rf", "--layers", "3x3,max3s2pvalid", "--convention", "tf", "--verify").exit_code == 0
+    # a rejected stack is named as such, not as a missing --in
+    result = invoke("rf", "--layers", "3,3", "--in", "3", "--unit", "0", "--dims", "1")
+    assert result.exit_code == 2 and "needs a stack that PyTorch accepts" in result.stderr
+    # a check convcalc cannot compute is not run in torch (it had no size to bound the work by)
+    path = tmp_path / "big.toml"
+    path.write_text('[[check]]\nname = "tconv big"\nin = 10\nlayers = "tconv3s16*8"\nout = 7\n')
+    document = json.loads(invoke("check", str(path), "--verify", "--json").stdout)
+    assert "verify" not in document["results"][0] and document["failed"] == 1

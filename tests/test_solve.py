@@ -70,7 +70,13 @@ def test_solutions_equal_brute_force(n, m, op, k, s, d, tf):
 @given(n=st.integers(1, 16), m=st.integers(1, 16), k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 3))
 def test_fixed_values_restrict_the_search(n, m, k, s, p):
     result = solve((n,), (m,), "conv", kernel_size=k, stride=s, padding=p, bounds=Bounds(4, 3, 2))
-    expected = {x for x in brute_force(n, m, "conv", Bounds(4, 3, 2)) if x[1:3] == (k, s) and x[4] == (p, p)}
+    expected = set()
+    for d in (1, 2):  # a fixed padding is taken as given, beyond the search's e - 1
+        try:
+            if Layer.build(k, s, p, d, dims=1).output_size((n,)) == (m,):
+                expected.add(("conv", k, s, d, (p, p), 0, False))
+        except ConvcalcError:
+            pass
     assert solved(result) == expected
 
 
@@ -129,3 +135,12 @@ def test_every_solution_runs_in_eager_torch():
                 checked += 1
     assert checked > 500
     del torch
+
+
+def test_tf_same_and_valid_mix_across_dimensions():
+    """224x225 -> 112x113 with a 2x2 stride-2 conv: SAME pads nothing along the first dimension (it is VALID
+    there) and one element along the second; the layer is TensorFlow's SAME and must be listed."""
+    result = solve((224, 225), (112, 113), "conv", kernel_size=2, stride=2, dilation=1, convention="tf")
+    assert [s.torch for s in result.solutions] == ["F.pad(x, (0, 1, 0, 0)) -> nn.Conv2d(C_in, C_out, kernel_size=2, stride=2)"]
+    pools = solve((9,), (4,), "max_pool", kernel_size=3, stride=2, convention="tf").solutions
+    assert pools and all("padding=" not in s.torch for s in pools if s.options[0].tf == "valid")

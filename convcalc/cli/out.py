@@ -93,6 +93,7 @@ def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | 
     """Our output size (or rejection), the channel side with ``shape``, and torch's answer on a device;
     with ``output_size`` the transposed conv's output_padding is the one torch picks for it."""
     cost = None
+    asked = layer  # with output_size, torch gets the layer as given and picks output_padding itself
     try:
         if output_size is not None:
             layer = replace(layer, output_padding=output_padding_for(layer, size, output_size))
@@ -112,6 +113,7 @@ def out_report(layer: Layer, size: tuple[int, ...], expected: tuple[int, ...] | 
         out_channels = channels["out_channels"] or shape[1]
         torch_channels = Channels(shape[0], shape[1], shape[1] if layer.op in POOLS
                                   else out_channels, channels["groups"], channels["bias"])
-    answer = run_layer(layer, size, result, device, torch_channels)
+    answer = run_layer(asked if output_size is not None else layer, size, result, device, torch_channels,
+                       output_size)
     return OutReport(layer, size, result, error, expected, answer, judge([layer], result, answer, cost), cost, shape,
                      output_size)

@@ -186,11 +186,11 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
     calls: list[tuple[str, Any, tuple[int, ...], tuple[int, ...]]] = []
     handles = []
     for module_name, module in model.named_modules():
-        if next(module.children(), None) is None and module_name:
+        if next(module.children(), None) is None:  # leaves, the root too where it is one
             def hook(mod: Any, args: Any, out: Any, module_name: str = module_name) -> None:
                 first = args[0] if args and hasattr(args[0], "shape") else None
                 if first is not None and hasattr(out, "shape"):
-                    calls.append((module_name, mod, tuple(first.shape), tuple(out.shape)))
+                    calls.append((module_name or type(mod).__name__, mod, tuple(first.shape), tuple(out.shape)))
             handles.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():

@@ -22,7 +22,7 @@ def out_view(report: OutReport) -> Group:
     """The table, the formula, the size-keeping padding and the verification, for a terminal."""
     parts: list[Any] = [out_table(report)]
     layer = report.layer
-    if report.output_size is not None:
+    if report.output_size is not None and report.error is None:
         parts.append(line(f"output_size {sizes(report.output_size)} -> output_padding {sizes(layer.output_padding)} "
                           f"(as ConvTranspose's _output_padding picks it)"))
     if report.out is not None:
