@@ -983,3 +983,23 @@ def test_review_findings_stay_fixed(tmp_path):
     path.write_text('[[check]]\nname = "tconv big"\nin = 10\nlayers = "tconv3s16*8"\nout = 7\n')
     document = json.loads(invoke("check", str(path), "--verify", "--json").stdout)
     assert "verify" not in document["results"][0] and document["failed"] == 1
+
+
+def test_a_narrow_terminal_gets_names_and_numbers_whole():
+    """Cells are never wrapped mid-name or mid-number: a table wider than the terminal is printed whole."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from convcalc.checks import parse_checks, run_checks
+    from convcalc.render.check import check_view
+    from convcalc.render.common import print_view
+    from convcalc.reports import CheckReport
+
+    name = "stage [4] (a [/] b)"
+    results = tuple(run_checks(parse_checks({"check": [{"name": name, "layers": "3x3", "rf": 2049004}]})))
+    buffer = StringIO()
+    print_view(check_view(CheckReport("shapes.toml", results)), Console(file=buffer, width=30, force_terminal=True,
+                                                                       color_system=None))
+    text = buffer.getvalue()
+    assert f"│ {name} │" in text and "│ rf 2049004 " in text and "expected" in text

@@ -102,12 +102,12 @@ def finish(report: Verdicts, json_mode: bool, document: Callable[[Any], dict[str
            view: Callable[[Any], Any] | None) -> int:
     """Print the JSON document or the view of ``report`` (each built only when printed), then its red
     line (a rejection or a failure); return its exit code."""
-    from ..render.common import console, print_error, print_json
+    from ..render.common import print_error, print_json, print_view
 
     if json_mode:
         print_json(document(report))
     elif view is not None:
-        console().print(view(report), crop=False)
+        print_view(view(report))
     message = report.rejection or report.failure
     if message:
         print_error(message)

@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -37,6 +38,17 @@ def console(stderr: bool = False) -> Console:
 
 
 PIPE_WIDTH = 100_000
+
+
+def print_view(view: Any, out: Console | None = None) -> None:
+    """Print a command's view at its natural width: a terminal narrower than a table gets the table whole
+    (the terminal folds the long lines itself) rather than cells wrapped mid-name or mid-number."""
+    out = out or console()
+    needed = Measurement.get(out, out.options.update_width(PIPE_WIDTH), view).maximum
+    if needed > out.width:
+        out = Console(file=out.file, highlight=False, width=needed, color_system=out.color_system,
+                      force_terminal=out.is_terminal)
+    out.print(view, crop=False)
 
 
 class PlainTable(Table):
