@@ -374,7 +374,7 @@ def run_check(check: Check) -> CheckResult:
     except ConvcalcError as exc:  # e.g. a field too wide to count its holes
         return CheckResult(check, False, expected, {}, str(exc), stack, error=True)
     failed = tuple(key for key in expected if expected[key] != actual[key])
-    problems = [_difference(key, expected[key], actual[key], stack) for key in failed]
+    problems = [difference(key, expected[key], actual[key], stack) for key in failed]
     return CheckResult(check, not problems, expected, actual, "; ".join(problems), stack, failed_keys=failed)
 
 
@@ -388,8 +388,9 @@ def _per_dim(value: Any, dims: int) -> Any:
     return tuple(value) if isinstance(value, tuple) else (value,) * dims
 
 
-def _difference(key: str, expected: Any, actual: Any, stack: StackField) -> str:
-    if key == "no_gridding":
+def difference(key: str, expected: Any, actual: Any, stack: StackField | None = None) -> str:
+    """Why an expectation failed: ``out: expected 256x256, got 254x254``."""
+    if key == "no_gridding" and stack is not None:
         holes = ", ".join(str(c.holes) for c in stack.coverage)
         return f"no_gridding: expected no holes, found {holes} holes per dimension in the field"
     return f"{key}: expected {format_value(expected)}, got {format_value(actual)}"

@@ -280,8 +280,7 @@ class Layer:
         """(left, right) padding per dimension on an input of ``size``."""
         if not self.input_dependent:
             return self.pads
-        return tuple(tf_same_padding(n, k, s, d) for n, k, s, d in zip(size, self.kernel_size, self.stride,
-                                                                       self.dilation))
+        return tuple(self.pad_at(i, n) for i, n in enumerate(size))
 
     def along(self, dim: int) -> Layer:
         """This layer along one dimension, as a 1-d layer (layers act on each dimension separately)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .checks import Check, CheckResult, format_value
+from .checks import Check, CheckResult, difference
 from .errors import ConvcalcError
 
 _TRACED: dict[tuple[str, str, tuple[int, ...]], Any] = {}
@@ -24,8 +24,7 @@ def run_model_check(check: Check) -> CheckResult:
     except ConvcalcError as exc:
         return CheckResult(check, False, dict(check.expected), {}, exc.worded({"input": "key 'input'"}), error=True)
     failed = tuple(key for key in check.expected if check.expected[key] != actual[key])
-    problems = [f"{key}: expected {format_value(check.expected[key])}, got {format_value(actual[key])}"
-                for key in failed]
+    problems = [difference(key, check.expected[key], actual[key]) for key in failed]
     return CheckResult(check, not failed, dict(check.expected), actual, "; ".join(problems), failed_keys=failed)
 
 
@@ -41,17 +40,12 @@ def traced(target: str, kwargs: str, input_shape: tuple[int, ...]) -> tuple[Any,
 
 
 def _value(key: str, model: Any, inspection: Any, node: Any, input_shape: tuple[int, ...]) -> Any:
-    from .graph.fields import GLOBAL, FieldState
+    from .graph.fields import field_values
 
     if key == "shape":
         return node.shape
     if key in ("rf", "jump"):
-        fields = node.fields
-        if fields and all(f is GLOBAL for f in fields):
-            return "global" if key == "rf" else None
-        if not fields or any(isinstance(f, FieldState) for f in fields):
-            return None
-        return tuple(f.receptive_field if key == "rf" else f.jump for f in fields)
+        return field_values(node.fields, key)
     if key == "params":
         return sum(p.numel() for p in model.parameters())
     return _macs(model, input_shape)

@@ -103,7 +103,8 @@ def assert_model(model: Any, input: Size, node: str | None = None, *, shape: Siz
     (N x C x spatial): the output's (or ``node``'s) shape, receptive field (``"global"`` allowed) and
     jump are as expected. Needs torch."""
     __tracebackhide__ = True
-    from .graph import GLOBAL, FieldState, inspect_model, load_model
+    from .graph import inspect_model, load_model
+    from .graph.fields import field_values
 
     if isinstance(model, str):
         model = load_model(model)
@@ -113,14 +114,12 @@ def assert_model(model: Any, input: Size, node: str | None = None, *, shape: Siz
     where = f"node {node!r}" if node else "the output"
     if shape is not None and tuple(shape) != found.shape:  # type: ignore[arg-type]
         raise AssertionError(f"{where}: expected shape {_fmt(tuple(shape))}, got {_fmt(found.shape)}")  # type: ignore
-    fields = found.fields
     if rf is not None:
-        actual: Any = "global" if fields and all(f is GLOBAL for f in fields) else (
-            None if any(isinstance(f, FieldState) for f in fields) else tuple(f.receptive_field for f in fields))
+        actual = field_values(found.fields, "rf")
         wanted = rf if rf == "global" else _per_dim(rf, dims)  # type: ignore[arg-type]
         if actual != wanted:
             raise AssertionError(f"{where}: expected receptive field {wanted}, got {actual}")
     if jump is not None:
-        actual_jump = None if any(isinstance(f, FieldState) for f in fields) else tuple(f.jump for f in fields)
+        actual_jump = field_values(found.fields, "jump")
         if actual_jump != _per_dim(jump, dims):
             raise AssertionError(f"{where}: expected jump {_per_dim(jump, dims)}, got {actual_jump}")

@@ -145,7 +145,7 @@ def eager_refusal(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequ
     biggest = max(elements) * FLOAT32_BYTES
     if biggest > EAGER_LIMIT_BYTES:
         which = "input" if elements[0] * FLOAT32_BYTES == biggest else "output"
-        return (f"the {which} tensor would take {_mib(biggest)} (limit {_mib(EAGER_LIMIT_BYTES)}): "
+        return (f"the {which} tensor would take {mib(biggest)} (limit {mib(EAGER_LIMIT_BYTES)}): "
                 f"checked on the meta device, shape only (the meta device accepts some layers CPU rejects)")
     macs = sum(math.prod(inp if layer.op == "conv_transpose" else out) * math.prod(layer.kernel_size)
                * channels.scale(layer.op) for layer, inp, out in zip(layers, tensors, tensors[1:]))
@@ -156,13 +156,15 @@ def eager_refusal(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequ
 
 
 def run_stack(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence[tuple[int, ...]] = (),
-              device: str = "cpu", channels: Channels = Channels()) -> TorchAnswer:
+              device: str = "cpu", channels: Channels = Channels(),
+              output_size: tuple[int, ...] | None = None) -> TorchAnswer:
     """Run the torch layers for ``layers`` in turn on zeros of ``in_size``; report the final size or error.
 
     ``sizes`` (convcalc's output sizes) size the work: tensors over 256 MiB, or more than 2**30
     multiply-accumulates, go to the meta device instead. ``channels`` apply to every layer (one
     layer with ``--shape``; a stack is run with one channel); weights over 256 MiB are built on the
     meta device for their count and checks, while the spatial sizes run eagerly with one channel.
+    ``output_size`` (one transposed conv) is passed to the module, as ``module(x, output_size=...)``.
     """
     torch = import_torch()
     device = resolve_device(device)
@@ -171,27 +173,29 @@ def run_stack(layers: Sequence[Layer], in_size: tuple[int, ...], sizes: Sequence
                            "sizes beyond 2**63 - 1: torch cannot hold them, so it was not asked")
     weights = sum(_weight_count(layer, channels) for layer in layers) * FLOAT32_BYTES
     if weights > EAGER_LIMIT_BYTES and channels != Channels():
-        return _with_large_weights(torch, layers, in_size, sizes, device, channels, weights)
+        return _with_large_weights(torch, layers, in_size, sizes, device, channels, weights, output_size)
     refusal = eager_refusal(layers, in_size, sizes, channels)
     if weights > EAGER_LIMIT_BYTES:  # even one channel's kernel is too large to build eagerly
-        refusal = (f"the weights would take {_mib(weights)} with one channel (limit {_mib(EAGER_LIMIT_BYTES)}): "
+        refusal = (f"the weights would take {mib(weights)} with one channel (limit {mib(EAGER_LIMIT_BYTES)}): "
                    f"checked on the meta device, shape only (the meta device accepts some layers CPU rejects)")
     where = "meta" if refusal else device
     try:
-        shape, params = _run_on(torch, layers, in_size, where, channels)
+        shape, params = _run_on(torch, layers, in_size, where, channels, output_size)
     except (RuntimeError, ValueError, TypeError) as exc:
         return TorchAnswer(torch.__version__, where, None, error_line(exc), not refusal, refusal)
     return TorchAnswer(torch.__version__, where, shape[2:], None, not refusal, refusal, shape, params)
 
 
 def _run_on(torch: Any, layers: Sequence[Layer], in_size: tuple[int, ...], device: str,
-            channels: Channels) -> tuple[tuple[int, ...], int]:
+            channels: Channels, output_size: tuple[int, ...] | None = None) -> tuple[tuple[int, ...], int]:
     """The output shape and parameter count of the torch layers run on zeros; raises what torch raises."""
     model = torch.nn.Sequential(*(build_module(layer, channels, device) for layer in layers))
     params = sum(p.numel() for p in model.parameters())
     x = torch.zeros(channels.batch, channels.in_channels, *in_size, device=device)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. 'same' with an even kernel copies the input
+        if output_size is not None:  # one transposed conv, asked for a size
+            return tuple(model[0](x, output_size=list(output_size)).shape), params
         return tuple(model(x).shape), params
 
 
@@ -203,14 +207,14 @@ def _weight_count(layer: Layer, channels: Channels) -> int:
 
 def _with_large_weights(torch: Any, layers: Sequence[Layer], in_size: tuple[int, ...],
                         sizes: Sequence[tuple[int, ...]], device: str, channels: Channels,
-                        weights: int) -> TorchAnswer:
+                        weights: int, output_size: tuple[int, ...] | None = None) -> TorchAnswer:
     """Spatial sizes eagerly with one channel; the full layers on the meta device for construction checks
     (groups), the parameter count and the full shape."""
-    spatial = run_stack(layers, in_size, sizes, device)
-    note = (f"the weights would take {_mib(weights)} (limit {_mib(EAGER_LIMIT_BYTES)}): the layer ran eagerly "
+    spatial = run_stack(layers, in_size, sizes, device, output_size=output_size)
+    note = (f"the weights would take {mib(weights)} (limit {mib(EAGER_LIMIT_BYTES)}): the layer ran eagerly "
             f"with one channel, and with its channels on the meta device")
     try:
-        shape, params = _run_on(torch, layers, in_size, "meta", channels)
+        shape, params = _run_on(torch, layers, in_size, "meta", channels, output_size)
     except (RuntimeError, ValueError, TypeError) as exc:
         return TorchAnswer(spatial.version, spatial.device, None, spatial.error or error_line(exc), spatial.eager,
                            note)
@@ -226,21 +230,7 @@ def run_layer(layer: Layer, in_size: tuple[int, ...], out: tuple[int, ...] | Non
     """:func:`run_stack` for one layer; ``out`` is convcalc's output size, if it has one. With
     ``output_size`` (a transposed conv) torch is asked as ``module(x, output_size=...)``, so that it picks
     the output_padding (or refuses the size) itself."""
-    if output_size is None:
-        return run_stack([layer], in_size, [out] if out else [], device, channels)
-    torch = import_torch()
-    device = resolve_device(device)
-    refusal = eager_refusal([layer], in_size, [out] if out else [], channels)
-    where = "meta" if refusal else device
-    try:
-        module = build_module(layer, channels, where)
-        x = torch.zeros(channels.batch, channels.in_channels, *in_size, device=where)
-        with torch.no_grad():
-            shape = tuple(module(x, output_size=list(output_size)).shape)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        return TorchAnswer(torch.__version__, where, None, error_line(exc), not refusal, refusal)
-    params = sum(p.numel() for p in module.parameters())
-    return TorchAnswer(torch.__version__, where, shape[2:], None, not refusal, refusal, shape, params)
+    return run_stack([layer], in_size, [out] if out else [], device, channels, output_size)
 
 
 def judge(layers: Sequence[Layer], ours: tuple[int, ...] | None, answer: TorchAnswer, cost: Any = None) -> Verdict:
@@ -275,5 +265,5 @@ def error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def _mib(n_bytes: int) -> str:
+def mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.0f} MiB" if n_bytes < 2**60 else f"{n_bytes:.3g} bytes"

@@ -238,3 +238,13 @@ def broadcast_along(flow: Flow, shape: tuple[int, ...] | None, dim: int) -> bool
         if d == dim and axis < len(flow.shape) and axis < len(shape):
             return flow.shape[axis] == 1 and shape[axis] > 1
     return False
+
+
+def field_values(fields: list[Field], what: str) -> Any:
+    """A node's receptive field (``what="rf"``) or jump per dimension, as checks compare them: ``"global"``
+    (a receptive field) or None (a jump) for a global field; None where any dimension has no positions."""
+    if fields and all(f is GLOBAL for f in fields):
+        return "global" if what == "rf" else None
+    if not fields or any(isinstance(f, FieldState) for f in fields):
+        return None
+    return tuple(f.receptive_field if what == "rf" else f.jump for f in fields)  # type: ignore[union-attr]

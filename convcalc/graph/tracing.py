@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ConvcalcError
 from ..layer import format_size
-from ..torchcheck import error_line, import_torch
+from ..torchcheck import error_line, import_torch, mib
 from .fields import SHOWN, Flow, Inspection, NodeInfo, input_flow
 from .rules import first_flow, function_name, getitem, meta_shape, node_args, pieces, through_function, through_module
 
@@ -43,15 +43,15 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
     except (Exception, SystemExit) as exc:
         if sample * 4 > EAGER_LIMIT_BYTES:
             raise ConvcalcError(f"the model cannot be traced ({_trace_failure(exc)}), and running it on a "
-                                f"{format_size(shape)} input (a {_mib(sample * 4)} tensor; limit "
-                                f"{_mib(EAGER_LIMIT_BYTES)}) is too large") from None
+                                f"{format_size(shape)} input (a {mib(sample * 4)} tensor; limit "
+                                f"{mib(EAGER_LIMIT_BYTES)}) is too large") from None
         return _hook_inspection(model, torch.zeros(1, *shape[1:]), shape, name, _trace_failure(exc))
     notes = []
     if sample * 4 * LARGE_INPUT_FACTOR > EAGER_LIMIT_BYTES:  # shapes on the meta device first: how big is it?
         largest = _meta_shapes(graph, torch, shape)
         if largest * 4 * 3 > EAGER_LIMIT_BYTES:
             notes.append(f"shapes from the meta device: an eager run on zeros would hold tensors of "
-                         f"{_mib(largest * 4)} (limit {_mib(EAGER_LIMIT_BYTES)} for three of them)")
+                         f"{mib(largest * 4)} (limit {mib(EAGER_LIMIT_BYTES)} for three of them)")
             return walk(graph, shape, name, notes)
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -87,9 +87,6 @@ def _meta_shapes(graph: Any, torch: Any, shape: tuple[int, ...]) -> int:
                 largest = max(largest, math.prod(value))
     return largest
 
-
-def _mib(n_bytes: int) -> str:
-    return f"{n_bytes / 2**20:,.0f} MiB"
 
 
 def _raised_on_zeros(exc: BaseException, shape: tuple[int, ...]) -> ConvcalcError:
