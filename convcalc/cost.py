@@ -76,12 +76,18 @@ def check_shape(shape: Sequence[int], dims: int) -> tuple[int, ...]:
     return shape
 
 
+def element_size(dtype: str) -> int:
+    """Bytes per element of ``dtype`` (torch's name for it)."""
+    if dtype not in DTYPE_BYTES:
+        raise ConvcalcError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPE_BYTES)}")
+    return DTYPE_BYTES[dtype]
+
+
 def layer_cost(layer: Layer, shape: Sequence[int], out_channels: int | None = None, groups: int = 1,
                bias: bool = True, dtype: str = "float32") -> LayerCost:
     """Output shape, parameters and MACs of ``layer`` on an input of ``shape`` (N, C, spatial...)."""
     shape = check_shape(shape, layer.dims)
-    if dtype not in DTYPE_BYTES:
-        raise ConvcalcError(f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPE_BYTES)}")
+    element_size(dtype)
     in_channels = shape[1]
     if layer.op in POOLS:
         if out_channels not in (None, in_channels):

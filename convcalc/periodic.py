@@ -178,6 +178,11 @@ class PeriodicField:
         return max(self.spans)
 
     @property
+    def receptive_field_min(self) -> int:
+        """The smallest field over the units of one period (0 where some unit sees no input position)."""
+        return min(self.spans)
+
+    @property
     def varies(self) -> bool:
         return len(set(self.spans)) > 1
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the calculator path loads none of these here: they are impo
     from .cost import LayerCost
     from .gridding import Coverage, GriddingReport
     from .graph import Inspection, NodeInfo, NodeMeasurement
+    from .graph.costs import ModelTotals
     from .layer import Layer
     from .receptive import StackField, UnitBox
     from .torchcheck import TorchAnswer, Verdict
@@ -286,6 +287,7 @@ class InspectReport:
 
     inspection: Inspection
     nodes: list[NodeInfo]
+    totals: ModelTotals
     measurements: list[NodeMeasurement] | None = None
 
     rejection = None

@@ -153,3 +153,90 @@ class DataDependent(nn.Module):
 
 def deeplab_like() -> nn.Module:
     return ASPPHead()
+
+
+class CostZoo(nn.Module):
+    """Every op the MAC conventions treat differently: functional convolutions and products, the
+    normalisations (affine or not, running statistics or not), upsampling modes, frozen parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, groups=1)
+        self.grouped = nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4, bias=False)
+        self.bn_plain = nn.BatchNorm2d(8, affine=False)
+        self.bn_batch_stats = nn.BatchNorm2d(8, track_running_stats=False)
+        self.gn = nn.GroupNorm(2, 8)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.tconv = nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)
+        self.weight = nn.Parameter(torch.randn(6, 4, 3, 3))
+        self.ln = nn.LayerNorm(6)
+        self.proj = nn.Parameter(torch.randn(6, 5))
+        self.head = nn.Linear(5, 3)
+        self.conv.weight.requires_grad_(False)  # frozen: non-trainable
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.inorm(self.gn(self.bn_batch_stats(self.bn_plain(self.grouped(self.conv(x))))))
+        y = F.interpolate(self.up(y), scale_factor=0.5, mode="bilinear", align_corners=False)
+        y = F.adaptive_avg_pool2d(F.conv2d(self.tconv(y), self.weight, padding=1), 4)  # N x 6 x 4 x 4
+        tokens = self.ln(y.flatten(2).transpose(1, 2))  # N x 16 x 6
+        scores = torch.bmm(tokens, tokens.transpose(1, 2))  # N x 16 x 16
+        mixed = torch.matmul(scores, tokens) @ self.proj  # N x 16 x 5
+        return F.linear(mixed, self.head.weight, self.head.bias).mean(1)
+
+
+class LeNet(nn.Module):
+    """LeNet-5: its classifier expects exactly 16 x 5 x 5 features (a 32 x 32 input, or 32..35)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+
+class StridedEncoderDecoder(nn.Module):
+    """Strided encoder, decoder upsampling by interpolation and adding the encoder's features."""
+
+    def __init__(self):
+        super().__init__()
+        self.down1 = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.down2 = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.down3 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.lateral = nn.Conv2d(4, 8, 1)
+        self.head = nn.Conv2d(8, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f1 = self.down1(x)
+        f2 = self.down2(f1)
+        f3 = self.down3(f2)
+        y = F.interpolate(f3, scale_factor=2, mode="nearest") + f2
+        y = F.interpolate(y, scale_factor=2, mode="nearest") + self.lateral(f1)
+        return self.head(y)
+
+
+class UNet4(nn.Module):
+    """A 4-level U-Net (3 poolings, transposed convolutions, cat skips), with few channels."""
+
+    def __init__(self, width: int = 4):
+        super().__init__()
+        w = [width * 2**i for i in range(4)]
+        self.enc = nn.ModuleList([nn.Conv2d(3 if i == 0 else w[i - 1], w[i], 3, padding=1) for i in range(4)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(w[i], w[i - 1], 2, stride=2) for i in range(3, 0, -1)])
+        self.dec = nn.ModuleList([nn.Conv2d(2 * w[i - 1], w[i - 1], 3, padding=1) for i in range(3, 0, -1)])
+        self.out = nn.Conv2d(w[0], 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, conv in enumerate(self.enc):
+            x = F.relu(conv(x if i == 0 else F.max_pool2d(x, 2)))
+            skips.append(x)
+        for up, dec, skip in zip(self.up, self.dec, reversed(skips[:-1])):
+            x = F.relu(dec(torch.cat([up(x), skip], dim=1)))
+        return self.out(x)

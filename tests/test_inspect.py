@@ -151,7 +151,7 @@ def test_a_model_that_raises_on_the_input():
 
 # -- the command ----------------------------------------------------------------------------------------
 
-INSPECT_KEYS = {"schema", "model", "input", "traced", "nodes", "output", "warnings"}
+INSPECT_KEYS = {"schema", "model", "input", "traced", "nodes", "output", "totals", "warnings"}
 NODE_KEYS = {"name", "op", "shape", "params", "receptive_field", "jump", "start", "holes"}
 
 

@@ -38,6 +38,8 @@ KwargsOpt = Annotated[Optional[str], typer.Option("--kwargs", help="JSON keyword
                                                                     "factory, e.g. '{\"num_classes\": 10}'.")]
 AllOpt = Annotated[bool, typer.Option("--all", help="Show every node, not only those that change geometry.")]
 NodeOpt = Annotated[Optional[str], typer.Option("--node", help="Only the path up to this node (and verify it).")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help=(
+    "float32, float16, bfloat16 or float64: the element size of the parameter and activation bytes."))]
 
 @app.command(cls=Command, epilog=INSPECT_EXAMPLES)
 def inspect(
@@ -46,13 +48,17 @@ def inspect(
     kwargs: KwargsOpt = None,
     all_nodes: AllOpt = False,
     node: NodeOpt = None,
+    dtype: DtypeOpt = "float32",
     verify: VerifyOpt = False,
     json_: JsonOpt = False,
 ) -> int:
     """Shapes and receptive fields of a real torch model, node by node through its traced graph."""
     from .. import graph
 
+    from ..cost import element_size
+
     shape = parse_shape(input_shape, "--input")
+    element_size(dtype.lower())  # an unknown dtype is refused before the model is loaded
     model = graph.load_model(target, parse_kwargs(kwargs))
     inspection = graph.inspect_model(model, shape, target)
     nodes = graph.shown_nodes(inspection, all_nodes, node)
@@ -60,4 +66,5 @@ def inspect(
     if verify:
         measurements = (graph.verify_nodes(inspection, [node]) if node is not None
                         else graph.verify_default(inspection))
-    return finish(InspectReport(inspection, nodes, measurements), json_, inspect_document, inspect_view)
+    report = InspectReport(inspection, nodes, inspection.totals(dtype.lower()), measurements)
+    return finish(report, json_, inspect_document, inspect_view)

@@ -29,7 +29,7 @@ FLAGS = {"in_size": "--in", "unit": "--unit", "channels": "--channels", "shape":
          "kernel_size": "--kernel-size", "target_rf": "--rf", "layers": "--layers", "map_size": "--map",
          "max_rate": "--max-rate", "top": "--top", "out_size": "--out", "max_kernel": "--max-kernel",
          "max_stride": "--max-stride", "max_dilation": "--max-dilation", "input": "--input", "stride": "--stride",
-         "dilation": "--dilation", "padding": "--padding", "op": "--op"}
+         "dilation": "--dilation", "padding": "--padding", "op": "--op", "dtype": "--dtype"}
 
 
 class ConvcalcGroup(TyperGroup):

@@ -15,6 +15,7 @@ from typing import Any, Union
 
 from ..errors import ConvcalcError
 from ..periodic import PeriodicField, Window
+from .costs import NO_MACS, Macs, ModelTotals, model_totals
 
 
 class FieldState(enum.Enum):
@@ -75,10 +76,17 @@ class NodeInfo:
     params: int
     flow: Flow
     note: str | None = None
+    macs: Macs = NO_MACS  # at batch 1 (costs.model_totals scales by the batch)
+    aliases: bool = False  # its output is its input, a view of it, or written into it
 
     @property
     def fields(self) -> list[Field]:
         return self.flow.fields
+
+    @property
+    def out_numel(self) -> int:
+        """Elements of the node's output (at the input's batch), 0 where it is not one tensor."""
+        return math.prod(self.shape) if self.shape else 0
 
 
 @dataclass
@@ -92,6 +100,12 @@ class Inspection:
     warnings: list[str]
     traced: bool = True
     graph: Any = None  # the fx GraphModule (None after the hook fallback)
+    params: int = 0  # the model's parameters, each counted once however often it is used
+    trainable_params: int = 0
+
+    def totals(self, dtype: str = "float32") -> ModelTotals:
+        """Parameters, bytes and MACs of the whole model, every node counted (not only those shown)."""
+        return model_totals(self.nodes, self.params, self.trainable_params, self.input_shape[0], dtype)
 
     def node(self, name: str) -> NodeInfo:
         for info in self.nodes:

@@ -20,6 +20,7 @@ from ..errors import ConvcalcError
 from ..layer import format_size
 from ..torchcheck import error_line, import_torch, mib
 from .fields import SHOWN, Flow, Inspection, NodeInfo, input_flow
+from .costs import aliases, function_macs, module_macs
 from .rules import first_flow, function_name, getitem, meta_shape, node_args, pieces, through_function, through_module
 
 
@@ -45,21 +46,28 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
             raise ConvcalcError(f"the model cannot be traced ({_trace_failure(exc)}), and running it on a "
                                 f"{format_size(shape)} input (a {mib(sample * 4)} tensor; limit "
                                 f"{mib(EAGER_LIMIT_BYTES)}) is too large") from None
-        return _hook_inspection(model, torch.zeros(1, *shape[1:]), shape, name, _trace_failure(exc))
+        return _counted(_hook_inspection(model, torch.zeros(1, *shape[1:]), shape, name, _trace_failure(exc)), model)
     notes = []
     if sample * 4 * LARGE_INPUT_FACTOR > EAGER_LIMIT_BYTES:  # shapes on the meta device first: how big is it?
         largest = _meta_shapes(graph, torch, shape)
         if largest * 4 * 3 > EAGER_LIMIT_BYTES:
             notes.append(f"shapes from the meta device: an eager run on zeros would hold tensors of "
                          f"{mib(largest * 4)} (limit {mib(EAGER_LIMIT_BYTES)} for three of them)")
-            return walk(graph, shape, name, notes)
+            return _counted(walk(graph, shape, name, notes), model)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
             shape_recorder(graph, torch).run(torch.zeros(1, *shape[1:]))
     except (Exception, SystemExit) as exc:
         raise _raised_on_zeros(exc, shape) from None
-    return walk(graph, shape, name)
+    return _counted(walk(graph, shape, name), model)
+
+
+def _counted(inspection: Inspection, model: Any) -> Inspection:
+    """The model's parameters, each once (a GraphModule holds only those the forward pass uses)."""
+    inspection.params = sum(p.numel() for p in model.parameters())
+    inspection.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return inspection
 
 
 EAGER_LIMIT_BYTES = 256 * 2**20  # the largest tensor an eager shape pass may hold (times three)
@@ -167,14 +175,22 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
         kind, flow, note = through_module(module, label, tensors, shape, node)
         if note:
             notes.append(f"{node.target} ({label}): {note}")
-        return NodeInfo(str(node.target), label, kind, shown_shape, params, flow, note)
+        source = next((f.shape for f in inputs if not f.constant), None)
+        macs, uncounted = module_macs(label, module, source, shape)
+        if uncounted:
+            notes.append(f"{node.target} ({uncounted})")
+        return NodeInfo(str(node.target), label, kind, shown_shape, params, flow, note, macs,
+                        aliases(label, module, node.target))
     label = function_name(node)
     if node.op == "call_function" and node.target is operator.getitem:
-        return NodeInfo(node.name, "getitem", None, shown_shape, 0, getitem(node, flows, shape, notes))
+        return NodeInfo(node.name, "getitem", None, shown_shape, 0, getitem(node, flows, shape, notes), aliases=True)
     kind, flow, note = through_function(label, node, tensors, flows, shape)
     if note:
         notes.append(f"{node.name} ({label}): {note}")
-    return NodeInfo(node.name, label, kind, shown_shape, 0, flow, note)
+    macs, uncounted = function_macs(label, node, [f.shape for f in inputs], shape)
+    if uncounted:
+        notes.append(f"{node.name} ({uncounted})")
+    return NodeInfo(node.name, label, kind, shown_shape, 0, flow, note, macs, aliases(label, None, node.target))
 
 
 def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, failure: str) -> Inspection:
@@ -203,11 +219,12 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
         label = type(module).__name__
         source = Flow(in_shape, list(flow.fields), dict(flow.axes))
         kind, flow, note = through_module(module, label, [source], out_shape, None)
+        macs, _ = module_macs(label, module, in_shape, out_shape)
         nodes.append(NodeInfo(module_name, label, kind, (shape[0], *out_shape[1:]), sum(
-            p.numel() for p in module.parameters()), flow, note))
+            p.numel() for p in module.parameters()), flow, note, macs, aliases(label, module, None)))
     notes = [failure, "fell back to forward hooks: shapes are exact, but the receptive fields compose the "
                          "modules in the order they ran and cannot be guaranteed where the model branches or "
-                         "calls functions between modules"]
+                         "calls functions between modules; functions between modules are not counted in MACs"]
     output = NodeInfo("output", "output", None, nodes[-1].shape, 0, nodes[-1].flow)
     return Inspection(name, shape, nodes, output, notes, False, None)
 

@@ -1,0 +1,209 @@
+"""What a model costs: multiply-accumulates per node under three named conventions, parameters and bytes
+(docs/references.md, "Counting conventions").
+
+- ``aten``: what ``torch.utils.flop_counter`` counts, halved: convolutions (over output positions; a
+  transposed one over its input positions), matrix products and attention, no bias, nothing else;
+- ``fvcore``: fvcore's ``FlopCountAnalysis``: the same convolutions and products, plus BatchNorm
+  (2 per element in eval, 1 without affine), GroupNorm, LayerNorm and InstanceNorm (5 or 4 per element),
+  2-d nearest (1 per output) and bilinear (4 per output) upsampling, 2-d adaptive average pooling (1 per
+  input element) and grid sampling (4 per output);
+- ``torchinfo``: ``summary().total_mult_adds``: per call of a module without children, for each of its
+  ``weight`` and ``bias``: a convolution's (transposed too) numel times the output positions (batch
+  included), any other module's numel times the output's first size.
+
+Rules read a module's attributes, an fx node's arguments and the recorded shapes, so this module imports
+no torch and is tested with stand-ins. Shapes here are at batch 1 (the shape pass runs one sample);
+every count is linear in the batch, and :func:`model_totals` scales by it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ..cost import element_size
+
+Shape = tuple[int, ...]
+
+CONVENTIONS = ("aten", "fvcore", "torchinfo")
+
+# Ops that return their input, a view of it, or write into it: no new activation memory.
+VIEWS = {"view", "reshape", "flatten", "Flatten", "unflatten", "Unflatten", "squeeze", "unsqueeze", "permute",
+         "transpose", "swapaxes", "movedim", "t", "expand", "expand_as", "view_as", "getitem", "chunk", "split",
+         "unbind", "narrow", "select", "detach", "contiguous", "Identity", "Dropout", "Dropout1d", "Dropout2d",
+         "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "dropout", "to", "type_as", "float", "size"}
+IN_PLACE_FUNCTIONS = {"iadd", "isub", "imul", "itruediv"}
+
+# Ops torch.utils.flop_counter (or fvcore) counts that convcalc has no rule for: their MACs are left
+# out, and inspect says so.
+UNCOUNTED = {"einsum", "tensordot", "bilinear", "Bilinear", "MultiheadAttention", "TransformerEncoderLayer",
+             "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder", "Transformer", "RNN", "LSTM",
+             "GRU", "RNNCell", "LSTMCell", "GRUCell", "conv_tbc", "multi_head_attention_forward"}
+
+
+class Macs(NamedTuple):
+    """One node's multiply-accumulates, per convention, at batch 1."""
+
+    aten: int = 0
+    fvcore: int = 0
+    torchinfo: int = 0
+
+
+NO_MACS = Macs()
+
+
+def _numel(shape: Sequence[int] | None) -> int:
+    return math.prod(shape) if shape is not None else 0
+
+
+def _argument(node: Any, name: str, position: int, default: Any) -> Any:
+    if node is None:
+        return default
+    if name in node.kwargs:
+        return node.kwargs[name]
+    return node.args[position] if len(node.args) > position else default
+
+
+def convolution_macs(x: Shape, weight: Shape, out: Shape, transposed: bool) -> int:
+    """Batch x prod(weight) x positions: the output's, or the input's for a transposed convolution
+    (torch.utils.flop_counter.conv_flop_count and fvcore's conv_flop_count agree)."""
+    return x[0] * math.prod(weight) * math.prod((x if transposed else out)[2:])
+
+
+def module_macs(label: str, module: Any, x: Shape | None, out: Shape | None) -> tuple[Macs, str | None]:
+    """A module call's MACs, and a note where a convention counts what convcalc has no rule for."""
+    if x is None or out is None:
+        return NO_MACS, None
+    aten = fvcore = 0
+    weight = getattr(module, "weight", None)
+    if label.startswith("Conv") and hasattr(module, "kernel_size") and weight is not None:
+        aten = fvcore = convolution_macs(x, tuple(weight.shape), out, label.startswith("ConvTranspose"))
+    elif label in ("Linear", "LazyLinear", "NonDynamicallyQuantizableLinear") and weight is not None:
+        aten = fvcore = _numel(x) * int(weight.shape[0])
+    elif label.startswith(("BatchNorm", "SyncBatchNorm")):
+        training = bool(getattr(module, "training", False)) or getattr(module, "running_mean", None) is None
+        fvcore = _norm(x, weight is not None, training)
+    elif label in ("GroupNorm", "LayerNorm") or label.startswith("InstanceNorm"):
+        fvcore = _numel(x) * (5 if weight is not None else 4)
+    elif label in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"):
+        mode = "bilinear" if label == "UpsamplingBilinear2d" else getattr(module, "mode", "nearest")
+        fvcore = _upsample(mode, out)
+    elif label == "AdaptiveAvgPool2d":
+        fvcore = _numel(x)
+    torchinfo, note = _torchinfo(label, module, out)
+    if label in UNCOUNTED:
+        note = f"{label}: its multiply-accumulates are not counted (convcalc has no rule for it)"
+    return Macs(aten, fvcore, torchinfo), note
+
+
+def _norm(x: Shape, affine: bool, training: bool) -> int:
+    """fvcore's batch_norm: 2 per element in eval (1 without affine); in training, as GroupNorm."""
+    if training:
+        return _numel(x) * (5 if affine else 4)
+    return _numel(x) * (2 if affine else 1)
+
+
+def _upsample(mode: str, out: Shape) -> int:
+    """fvcore counts only aten::upsample_nearest2d (1 per output) and upsample_bilinear2d (4)."""
+    if len(out) != 4:
+        return 0
+    return {"nearest": 1, "bilinear": 4}.get(mode, 0) * _numel(out)
+
+
+def _torchinfo(label: str, module: Any, out: Shape) -> tuple[int, str | None]:
+    """torchinfo's LayerInfo.calculate_macs, for a module without children."""
+    if next(iter(module.children()), None) is not None:
+        has_params = next(iter(module.parameters()), None) is not None
+        return 0, (f"{label}: torchinfo counts the modules it calls inside, which convcalc does not see"
+                   if has_params else None)
+    total = 0
+    for name, param in module.named_parameters():
+        count = param.numel()
+        if name in ("weight", "bias"):
+            total += count * (out[0] * math.prod(out[2:]) if "Conv" in label else out[0])
+        elif "weight" in name or "bias" in name:
+            total += math.prod(out[:2]) * count
+    return total, None
+
+
+def function_macs(label: str, node: Any, shapes: Sequence[Shape | None], out: Shape | None
+                  ) -> tuple[Macs, str | None]:
+    """A function or method call's MACs; ``shapes`` are its tensor arguments' shapes, in order."""
+    name = label.lower()
+    if out is None or not shapes or shapes[0] is None:
+        return NO_MACS, None
+    x = shapes[0]
+    second = shapes[1] if len(shapes) > 1 else None
+    if name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
+        if second is None:
+            return NO_MACS, None
+        macs = convolution_macs(x, second, out, "transpose" in name)
+        return Macs(macs, macs), None
+    if name == "linear" and second is not None:
+        macs = _numel(x) * (second[0] if len(second) > 1 else 1)
+        return Macs(macs, macs), None
+    if name in ("matmul", "mm", "bmm") and second is not None:
+        fvcore = _numel(x) * (second[-1] if len(second) > 1 else 1)
+        return Macs(_numel(out) * x[-1], fvcore), None
+    if name in ("addmm", "baddbmm") and len(shapes) > 2 and shapes[1] is not None:
+        aten = _numel(out) * shapes[1][-1]
+        return Macs(aten, aten if name == "addmm" else 0), None
+    if name == "scaled_dot_product_attention" and len(shapes) > 2 and None not in shapes[:3]:
+        q, k, v = shapes[0], shapes[1], shapes[2]  # type: ignore[misc]
+        return Macs(_numel(q[:-1]) * k[-2] * (q[-1] + v[-1])), None
+    if name == "batch_norm":
+        training = bool(_argument(node, "training", 5, False))
+        return Macs(fvcore=_norm(x, _argument(node, "weight", 3, None) is not None, training)), None
+    if name in ("group_norm", "layer_norm"):
+        return Macs(fvcore=_numel(x) * (5 if _argument(node, "weight", 2, None) is not None else 4)), None
+    if name == "instance_norm":
+        return Macs(fvcore=_numel(x) * (5 if _argument(node, "weight", 3, None) is not None else 4)), None
+    if name in ("interpolate", "upsample"):
+        return Macs(fvcore=_upsample(str(_argument(node, "mode", 3, "nearest")), out)), None
+    if name in ("upsample_nearest", "upsample_bilinear"):
+        return Macs(fvcore=_upsample(name.removeprefix("upsample_"), out)), None
+    if name == "adaptive_avg_pool2d":
+        return Macs(fvcore=_numel(x)), None
+    if name == "grid_sample":
+        return Macs(fvcore=4 * _numel(out)), None
+    if label in UNCOUNTED:
+        return NO_MACS, f"{label}: its multiply-accumulates are not counted (convcalc has no rule for it)"
+    return NO_MACS, None
+
+
+def aliases(label: str, module: Any, target: Any) -> bool:
+    """Whether a node's output is its input, a view of it, or written into it (no new memory)."""
+    if label in VIEWS or label in IN_PLACE_FUNCTIONS:
+        return True
+    if module is not None:
+        return bool(getattr(module, "inplace", False))
+    return isinstance(target, str) and target.endswith("_") and not target.endswith("__")
+
+
+@dataclass(frozen=True)
+class ModelTotals:
+    """A model's totals (torchinfo's ModelStatistics, with the MAC convention named)."""
+
+    params: int
+    trainable_params: int
+    dtype: str
+    param_bytes: int
+    activation_bytes: int
+    macs: Macs
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.params - self.trainable_params
+
+
+def model_totals(nodes: Sequence[Any], params: int, trainable_params: int, batch: int, dtype: str = "float32"
+                 ) -> ModelTotals:
+    """Totals over every traced node (``nodes`` carry ``macs``, ``out_numel`` and ``aliases``): MACs at
+    the input's batch; activation bytes: each node's new output, views and in-place results excepted."""
+    size = element_size(dtype)
+    macs = Macs(*(batch * sum(n.macs[i] for n in nodes) for i in range(len(CONVENTIONS))))
+    activations = sum(n.out_numel for n in nodes if n.out_numel and not n.aliases and n.op not in ("input",
+                                                                                                    "get_attr"))
+    return ModelTotals(params, trainable_params, dtype, params * size, activations * size, macs)
