@@ -322,9 +322,11 @@ class Layer:
     def output_of(self, size: tuple[int, ...]) -> tuple[int, ...]:
         """:meth:`output_size` for a size already known to be valid (one positive int per dimension)."""
         self.check()
-        return tuple([self._output_dim(i, n) for i, n in enumerate(size)])
+        return tuple([self.output_dim(i, n) for i, n in enumerate(size)])
 
-    def _output_dim(self, i: int, n: int) -> int:
+    def output_dim(self, i: int, n: int) -> int:
+        """Dimension ``i``'s output for an input of ``n`` there (:meth:`check` already passed); ShapeError
+        where PyTorch raises."""
         k, s, d = self.kernel_size[i], self.stride[i], self.dilation[i]
         e = effective_kernel_size(k, d)
         left, right = self.pad_at(i, n)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the calculator path loads none of these here: they are impo
     from .checks import CheckResult
     from .design import Design
     from .solve import SolveResult
+    from .sizes import SizeSweep
     from .cost import LayerCost
     from .gridding import Coverage, GriddingReport
     from .graph import Inspection, NodeInfo, NodeMeasurement
@@ -245,6 +246,34 @@ class SolveReport(NamedTuple):
         return self.result.reason
 
     disagrees = False
+
+
+# -- convcalc sizes (and inspect --sizes) ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SizesReport:
+    """A sweep of input sizes through a spec stack or a traced model; failing when none is accepted
+    (under --same-size: when none keeps its size)."""
+
+    sweep: SizeSweep
+    subject: str  # the --layers spec, or the model
+    input_shape: tuple[int, ...] | None = None  # models: --input, whose spatial sizes the sweep replaces
+    axes: tuple[int, ...] = ()  # models: the tensor axes swept
+    dims: int = 2  # stacks: spatial dimensions, each given the size
+    convention: str = "torch"
+    warnings: tuple[str, ...] = ()
+
+    rejection = None
+    disagrees = False
+
+    @property
+    def failure(self) -> str | None:
+        s = self.sweep
+        if s.wanted:
+            return None
+        if s.same_size and s.accepted:
+            return f"no size in {s.low}..{s.high} gives an output of the same size"
+        return f"no size in {s.low}..{s.high} is accepted"
 
 
 # -- convcalc check -------------------------------------------------------------------------------------

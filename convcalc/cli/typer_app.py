@@ -22,14 +22,14 @@ from .. import __version__
 from ..errors import ConvcalcError, SpecError
 from ..reports import BAD_INPUT, INTERNAL_ERROR, OK, Verdicts, exit_code
 
-COMMANDS = ("out", "rf", "solve", "gridding", "aspp", "design", "check", "inspect")
+COMMANDS = ("out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect")
 
 # The core names arguments by their Python names; the CLI words them as its flags (errors.ConvcalcError).
 FLAGS = {"in_size": "--in", "unit": "--unit", "channels": "--channels", "shape": "--shape", "verify": "--verify",
          "kernel_size": "--kernel-size", "target_rf": "--rf", "layers": "--layers", "map_size": "--map",
          "max_rate": "--max-rate", "top": "--top", "out_size": "--out", "max_kernel": "--max-kernel",
          "max_stride": "--max-stride", "max_dilation": "--max-dilation", "input": "--input", "stride": "--stride",
-         "dilation": "--dilation", "padding": "--padding", "op": "--op", "dtype": "--dtype"}
+         "dilation": "--dilation", "padding": "--padding", "op": "--op", "dtype": "--dtype", "sizes": "--sizes"}
 
 
 class ConvcalcGroup(TyperGroup):

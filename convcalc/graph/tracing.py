@@ -59,7 +59,10 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
             warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
             shape_recorder(graph, torch).run(torch.zeros(1, *shape[1:]))
     except (Exception, SystemExit) as exc:
-        raise _raised_on_zeros(exc, shape) from None
+        from .sizes import diagnose_input
+
+        diagnosis = diagnose_input(graph, shape)
+        raise (ConvcalcError(diagnosis) if diagnosis else _raised_on_zeros(exc, shape)) from None
     return _counted(walk(graph, shape, name), model)
 
 
@@ -119,6 +122,15 @@ def shape_recorder(graph: Any, torch: Any) -> Any:
             return result
 
     return Shapes(graph)
+
+
+def fx_trace(model: Any, needed_by: str) -> Any:
+    """The model's torch.fx GraphModule; ConvcalcError (naming the user's line) where fx cannot trace it."""
+    torch = import_torch(needed_by)
+    try:
+        return torch.fx.symbolic_trace(model)
+    except (Exception, SystemExit) as exc:
+        raise ConvcalcError(f"{needed_by} needs a model torch.fx can trace: {_trace_failure(exc)}") from None
 
 
 def _trace_failure(exc: BaseException) -> str:
