@@ -59,6 +59,7 @@ class ModelSpec:
     input_shape: tuple[int, ...]
     kwargs: str = "{}"  # JSON, so that specs compare and hash
     node: str | None = None
+    sizes_range: tuple[int, int] = (1, 512)  # the sweep a ``sizes`` expectation describes
 
 
 @dataclass(frozen=True)
@@ -236,14 +237,16 @@ def _parsed_check(index: int, entry: dict[str, Any], default_convention: str,
     return Check(index, name, entry["layers"], in_size, expected, tuple(stack), **where_in_file)
 
 
-MODEL_KEYS = ("name", "model", "input", "kwargs", "node", "shape", "rf", "jump", "params", "macs")
+MODEL_KEYS = ("name", "model", "input", "kwargs", "node", "shape", "rf", "jump", "params", "macs", "sizes",
+              "sizes_range")
 
 
 def _model_check(index: int, name: str, entry: dict[str, Any], where: str) -> Check:
     """A check of a real model: ``model`` (as ``convcalc inspect`` takes it), ``input`` (N x C x spatial),
     optional ``kwargs`` and ``node`` (default: the output); expects ``shape``, ``rf``, ``jump``,
-    ``params`` (the whole model's) and ``macs`` (one forward pass, torch.utils.flop_counter's FLOPs
-    halved)."""
+    ``params`` (the whole model's), ``macs`` (one forward pass, the aten convention: torch.utils.flop_counter's
+    FLOPs halved) and ``sizes`` (the rule the accepted square sizes of ``sizes_range``, default 1..512, follow:
+    "multiples of 16 from 16"; see ``inspect --sizes``)."""
     import json
 
     for key in entry:
@@ -278,9 +281,22 @@ def _model_check(index: int, name: str, entry: dict[str, Any], where: str) -> Ch
             if not _is_int(entry[key]) or entry[key] < 0:
                 raise ConvcalcError(f"{where}: key {key!r} must be a count (an integer >= 0), got {_kind(entry[key])}")
             expected[key] = entry[key]
+    if "sizes" in entry:
+        if not isinstance(entry["sizes"], str):
+            raise ConvcalcError(f"{where}: key 'sizes' must be a rule such as \"multiples of 16 from 16\", got "
+                                f"{_kind(entry['sizes'])}")
+        expected["sizes"] = entry["sizes"]
+    sizes_range = (1, 512)
+    if "sizes_range" in entry:
+        from .sizes import MAX_MODEL_SIZES, parse_range
+
+        if "sizes" not in entry or not isinstance(entry["sizes_range"], str):
+            raise ConvcalcError(f"{where}: key 'sizes_range' is a range such as \"1..512\" for a 'sizes' "
+                                f"expectation")
+        sizes_range = parse_range(entry["sizes_range"], f"{where}: key 'sizes_range'", MAX_MODEL_SIZES)
     if not expected:
-        raise ConvcalcError(f"{where}: expects nothing: give at least one of shape, rf, jump, params, macs")
-    spec = ModelSpec(entry["model"], shape, json.dumps(kwargs, sort_keys=True), node)
+        raise ConvcalcError(f"{where}: expects nothing: give at least one of shape, rf, jump, params, macs, sizes")
+    spec = ModelSpec(entry["model"], shape, json.dumps(kwargs, sort_keys=True), node, sizes_range)
     return Check(index, name, "", None, expected, model=spec)
 
 

@@ -1,7 +1,8 @@
 """Model checks of a check file (``model = "pkg.module:factory"``): the torch side, imported only when a
 file has one. Each model is loaded and traced once per (model, kwargs, input), however many checks
-name it; ``params`` counts the whole model, ``macs`` one forward pass as torch.utils.flop_counter counts
-it, halved (docs/references.md, "Counting conventions")."""
+name it; ``params`` counts the whole model, ``macs`` one forward pass in the aten convention
+(torch.utils.flop_counter's count, halved; docs/references.md, "Counting conventions"), ``sizes`` the
+rule of the accepted sizes (``inspect --sizes``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def run_model_check(check: Check) -> CheckResult:
     try:
         model, inspection = traced(spec.target, spec.kwargs, spec.input_shape)
         node = inspection.node(spec.node) if spec.node else inspection.output
-        actual = {key: _value(key, model, inspection, node, spec.input_shape) for key in check.expected}
+        actual = {key: _value(key, model, inspection, node, spec) for key in check.expected}
     except ConvcalcError as exc:
         return CheckResult(check, False, dict(check.expected), {}, exc.worded({"input": "key 'input'"}), error=True)
     failed = tuple(key for key in check.expected if check.expected[key] != actual[key])
@@ -39,7 +40,7 @@ def traced(target: str, kwargs: str, input_shape: tuple[int, ...]) -> tuple[Any,
     return _TRACED[key]
 
 
-def _value(key: str, model: Any, inspection: Any, node: Any, input_shape: tuple[int, ...]) -> Any:
+def _value(key: str, model: Any, inspection: Any, node: Any, spec: Any) -> Any:
     from .graph.fields import field_values
 
     if key == "shape":
@@ -47,18 +48,21 @@ def _value(key: str, model: Any, inspection: Any, node: Any, input_shape: tuple[
     if key in ("rf", "jump"):
         return field_values(node.fields, key)
     if key == "params":
-        return sum(p.numel() for p in model.parameters())
-    return _macs(model, input_shape)
+        return inspection.totals().params
+    if key == "macs":
+        return inspection.totals().macs.aten
+    return _sizes_rule(model, spec)
 
 
-def _macs(model: Any, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of one forward pass: torch.utils.flop_counter's FLOPs, halved."""
-    from .torchcheck import import_torch
+def _sizes_rule(model: Any, spec: Any) -> str:
+    """The rule of the square sizes in ``spec.sizes_range`` the model accepts, once per model and range."""
+    from .graph.sizes import sweep_sizes
 
-    torch = import_torch("a model check")
-    from torch.utils.flop_counter import FlopCounterMode
+    key = (spec.target, spec.kwargs, spec.input_shape, spec.sizes_range)
+    if key not in _SWEPT:
+        sweep, _ = sweep_sizes(model, spec.input_shape, *spec.sizes_range)
+        _SWEPT[key] = sweep.rule
+    return _SWEPT[key]
 
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.zeros(*input_shape))
-    return counter.get_total_flops() // 2
+
+_SWEPT: dict[tuple[Any, ...], str] = {}

@@ -115,7 +115,7 @@ def _through(layers: Sequence[Layer], caches: list[dict[tuple[int, int], int | S
                 cache[(d, size)] = answer
             if isinstance(answer, ShapeError):
                 return SizeResult(n, None, f"layer {index + 1} ({format_layer(layer)})",
-                                  f"{layer.torch_name} on {size}: {answer}")
+                                  f"{layer.torch_name}: {answer}")
             size = answer
         out.append(size)
     return SizeResult(n, tuple(out))

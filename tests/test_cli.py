@@ -286,7 +286,7 @@ def test_verify_without_torch_says_how_to_install():
 
 # -- the program itself -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", ["out", "rf", "solve", "gridding", "aspp", "design", "check", "inspect"])
+@pytest.mark.parametrize("command", ["out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect"])
 def test_version_and_help_with_examples(command):
     assert invoke("--version").stdout.strip() == f"convcalc {__version__}"
     help_text = invoke(command, "--help").stdout
@@ -860,9 +860,9 @@ def test_entry_point_registers_only_the_command_run():
             "print(app_for(['nonsense']) is app, [c.callback.__name__ for c in app.registered_commands])\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == [
-        "['gridding']", "True ['gridding', 'out', 'rf', 'solve', 'aspp', 'design', 'check', 'inspect']"]
+        "['gridding']", "True ['gridding', 'out', 'rf', 'solve', 'sizes', 'aspp', 'design', 'check', 'inspect']"]
     assert [c.callback.__name__ for c in app.registered_commands] == [
-        "out", "rf", "solve", "gridding", "aspp", "design", "check", "inspect"]  # convcalc.cli.app: every command, in help's order
+        "out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect"]  # convcalc.cli.app: every command, in help's order
 
 
 # -- what the independent review found -------------------------------------------------------------------

@@ -14,7 +14,7 @@ ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "convcalc"
 MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
 CORE = ["errors", "layer", "padding", "spec", "receptive", "periodic", "gridding", "aspp", "design", "checks", "cost",
-        "reports", "graph/fields", "graph/rules"]
+        "reports", "sizes", "graph/fields", "graph/rules", "graph/costs", "graph/shapes"]
 
 
 def _name(path: Path) -> str:

@@ -60,6 +60,33 @@ rf = 100
     assert results[2].message == "rf: expected 100x100, got 147x147" and results[2].line == 24
 
 
+def test_sizes_expectation_and_its_snapshot(tmp_path):
+    pytest.importorskip("torch")
+    from convcalc.checks import load_checks, run_checks
+    from convcalc.snapshots import update_files
+
+    path = write(tmp_path, f'''[[check]]
+name = "unet sizes"
+model = "{MODELS}:TinyUNet"
+input = "1x1x32x32"
+sizes = "multiples of 4 from 4"
+
+[[check]]
+name = "lenet sizes"
+model = "{MODELS}:LeNet"
+input = "1x1x32x32"
+sizes = "multiples of 16"  # wrong: LeNet's Linear takes 32..35 only
+sizes_range = "1..128"
+''')
+    results = run_checks(load_checks(path))
+    assert results[0].ok and not results[1].ok
+    assert results[1].message == "sizes: expected multiples of 16, got 32..35"
+    update_files(results)
+    text = Path(path).read_text()
+    assert 'sizes = "32..35"  # wrong: LeNet' in text and 'sizes = "multiples of 4 from 4"' in text
+    assert all(r.ok for r in run_checks(load_checks(path)))
+
+
 def test_one_trace_for_many_checks(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     from convcalc import graph, modelchecks
@@ -98,6 +125,9 @@ def test_files_without_model_checks_import_no_torch():
     ('model = "m:N"\ninput = "1x3x8x8"\nlayers = "3"\nrf = 3\n', "unknown key 'layers' for a model check"),
     ('model = "m:N"\ninput = "1x3x8x8"\n', "expects nothing"),
     ('model = "m:N"\ninput = "1x3x8x8"\nparams = -1\n', "key 'params' must be a count"),
+    ('model = "m:N"\ninput = "1x3x8x8"\nsizes = 16\n', "key 'sizes' must be a rule"),
+    ('model = "m:N"\ninput = "1x3x8x8"\nparams = 1\nsizes_range = "1..9"\n', "key 'sizes_range' is a range"),
+    ('model = "m:N"\ninput = "1x3x8x8"\nsizes = "all"\nsizes_range = "1..9000"\n', "at most 4,096"),
 ])
 def test_bad_model_checks_name_the_key(tmp_path, text, needle):
     from convcalc import ConvcalcError

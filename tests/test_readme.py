@@ -66,7 +66,7 @@ def test_example_check_file_is_shown_and_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("command", ["out", "rf", "solve", "gridding", "aspp", "design", "check", "inspect"])
+@pytest.mark.parametrize("command", ["out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect"])
 def test_every_command_is_documented(command):
     assert f"## `convcalc {command}`" in README
 

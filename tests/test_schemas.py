@@ -25,7 +25,8 @@ def document(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("name", ["out", "rf", "solve", "gridding", "aspp", "design", "check", "error", "inspect"])
+@pytest.mark.parametrize("name", ["out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "error",
+                                  "inspect"])
 def test_schemas_are_valid_json_schema(name):
     jsonschema.Draft202012Validator.check_schema(schema(name))
 
@@ -57,6 +58,10 @@ CASES = [
     ("design", ["design", "--rf", "100", "--layers", "2"]),
     ("design", ["design", "--rf", "10000", "-k", "2", "--max-rate", "3"]),
     ("check", ["check", EXAMPLE]),
+    ("sizes", ["sizes", "--layers", "3x3p1,max2,3x3p1,max2", "--range", "1..64"]),
+    ("sizes", ["sizes", "--layers", "3p1,max2,tconv2s2", "--range", "1..32", "--same-size", "--dims", "1"]),
+    ("sizes", ["sizes", "--layers", "7x7s2psame,max3s2psame", "--range", "1..40", "--convention", "tf"]),
+    ("sizes", ["sizes", "--layers", "5x5,5x5", "--range", "1..8"]),
     ("error", ["out", "--in", "8", "-k", "3x"]),
     ("error", ["rf", "--layers", "3x3q"]),
     ("error", ["gridding", "0"]),
@@ -70,6 +75,12 @@ INSPECT_CASES = [
     ["inspect", f"{MODELS}:TinyUNet", "--input", "1x1x32x32", "--all", "--verify"],
     ["inspect", f"{MODELS}:SEBlock", "--input", "1x3x16x16", "--node", "after", "--verify"],
     ["inspect", f"{MODELS}:DataDependent", "--input", "1x3x16x16"],
+    ["inspect", f"{MODELS}:CostZoo", "--input", "2x3x8x8", "--dtype", "bfloat16"],
+]
+SIZES_CASES = [
+    ["inspect", f"{MODELS}:TinyUNet", "--input", "1x1x32x32", "--sizes", "1..64"],
+    ["inspect", f"{MODELS}:LeNet", "--input", "1x1x32x32", "--sizes", "1..64", "--vary-dim", "3"],
+    ["inspect", f"{MODELS}:SEBlock", "--input", "1x3x16x16", "--sizes", "1..8"],
 ]
 VERIFY_CASES = [
     ("out", ["out", "--in", "64", "-k", "4", "-s", "2", "-p", "1", "--op", "tconv", "--verify"]),
@@ -107,3 +118,9 @@ def test_schemas_reject_a_wrong_document():
 def test_inspect_documents_validate(args):
     pytest.importorskip("torch")
     jsonschema.validate(document(*args), schema("inspect"))
+
+
+@pytest.mark.parametrize("args", SIZES_CASES)
+def test_inspect_sizes_documents_validate(args):
+    pytest.importorskip("torch")
+    jsonschema.validate(document(*args), schema("sizes"))

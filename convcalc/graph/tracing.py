@@ -67,9 +67,16 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
 
 
 def _counted(inspection: Inspection, model: Any) -> Inspection:
-    """The model's parameters, each once (a GraphModule holds only those the forward pass uses)."""
+    """The model's parameters, each once (a GraphModule holds only those the forward pass uses). A model
+    that is one leaf module (torch.nn:Conv2d) is traced into functions, but torchinfo counts it as one
+    module call: its torchinfo MACs go on the node that gives the output."""
     inspection.params = sum(p.numel() for p in model.parameters())
     inspection.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    last = next((n for n in inspection.nodes if n.flow is inspection.output.flow), None)
+    if inspection.traced and next(model.children(), None) is None and last is not None and last.shape:
+        batch1 = (1, *last.shape[1:])
+        macs, _ = module_macs(type(model).__name__, model, (1, *inspection.input_shape[1:]), batch1)
+        last.macs = last.macs._replace(torchinfo=macs.torchinfo)
     return inspection
 
 

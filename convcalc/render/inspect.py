@@ -72,9 +72,8 @@ def totals_lines(report: InspectReport) -> list[Any]:
     t, inspection = report.totals, report.inspection
     if t is None:
         return []
-    shown = sum(n.params for n in report.nodes)
-    hidden = "" if shown == t.params or not inspection.traced else (
-        f"; the rows shown hold {shown:,} (--all shows every node)")
+    shown, every = sum(n.params for n in report.nodes), sum(n.params for n in inspection.nodes)
+    hidden = "" if shown == t.params or every == shown else f"; the rows shown hold {shown:,} (--all shows every node)"
     return [
         line(f"params {t.params:,} (trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}), "
              f"{byte_size(t.param_bytes)} as {t.dtype}{hidden}"),
