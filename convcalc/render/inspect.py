@@ -27,8 +27,8 @@ def inspect_view(report: InspectReport) -> Group:
                       f"{_field_text(out.fields, 'rf')}, jump {_field_text(out.fields, 'jump')}, start "
                       f"{_field_text(out.fields, 'start')}{_holes_text(out.fields)}", "bold"))
     if any(not isinstance(f, FieldState) and f.varies for n in nodes for f in n.fields):
-        parts.append(line("* transposed convolutions or upsampling: fields differ between output positions; rf "
-                          "shows the smallest..largest, jump and start the average placement", "dim"))
+        parts.append(line("rf a..b: the field differs between output positions (transposed convolutions or "
+                          "upsampling), from a to b; jump and start are the average placement", "dim"))
     parts += totals_lines(report)
     parts += [line(f"warning: {w}", "yellow") for w in inspection.warnings]
     for m in measurements or ():
