@@ -9,7 +9,9 @@ configurations that CPU rejects (see docs/references.md), so it is used only for
 
 from __future__ import annotations
 
+import gc
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,11 +68,14 @@ class Verdict:
 
 def import_torch(needed_by: str = "{verify}") -> Any:
     """torch, or a ConvcalcError that says what needs it (``{verify}`` by default) and how to install it."""
+    first = "torch" not in sys.modules
     try:
         import torch
     except ImportError as exc:
         raise ConvcalcError(f"{needed_by} needs PyTorch, which is not installed: {INSTALL_HINT}",
                             parameters=("verify",) if "{verify}" in needed_by else ()) from exc
+    if first:  # torch leaves ~10^6 long-lived objects; every later full GC pass would walk them (~70 ms each)
+        gc.freeze()
     return torch
 
 
