@@ -21,9 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..cost import element_size
+from .fields import NO_MACS, Macs, node_argument
 
 Shape = tuple[int, ...]
 
@@ -43,27 +44,10 @@ UNCOUNTED = {"einsum", "tensordot", "bilinear", "Bilinear", "MultiheadAttention"
              "GRU", "RNNCell", "LSTMCell", "GRUCell", "conv_tbc", "multi_head_attention_forward"}
 
 
-class Macs(NamedTuple):
-    """One node's multiply-accumulates, per convention, at batch 1."""
-
-    aten: int = 0
-    fvcore: int = 0
-    torchinfo: int = 0
-
-
-NO_MACS = Macs()
 
 
 def _numel(shape: Sequence[int] | None) -> int:
     return math.prod(shape) if shape is not None else 0
-
-
-def _argument(node: Any, name: str, position: int, default: Any) -> Any:
-    if node is None:
-        return default
-    if name in node.kwargs:
-        return node.kwargs[name]
-    return node.args[position] if len(node.args) > position else default
 
 
 def convolution_macs(x: Shape, weight: Shape, out: Shape, transposed: bool) -> int:
@@ -154,14 +138,14 @@ def function_macs(label: str, node: Any, shapes: Sequence[Shape | None], out: Sh
         q, k, v = shapes[0], shapes[1], shapes[2]  # type: ignore[misc]
         return Macs(_numel(q[:-1]) * k[-2] * (q[-1] + v[-1])), None
     if name == "batch_norm":
-        training = bool(_argument(node, "training", 5, False))
-        return Macs(fvcore=_norm(x, _argument(node, "weight", 3, None) is not None, training)), None
+        training = bool(node_argument(node, "training", 5, False))
+        return Macs(fvcore=_norm(x, node_argument(node, "weight", 3, None) is not None, training)), None
     if name in ("group_norm", "layer_norm"):
-        return Macs(fvcore=_numel(x) * (5 if _argument(node, "weight", 2, None) is not None else 4)), None
+        return Macs(fvcore=_numel(x) * (5 if node_argument(node, "weight", 2, None) is not None else 4)), None
     if name == "instance_norm":
-        return Macs(fvcore=_numel(x) * (5 if _argument(node, "weight", 3, None) is not None else 4)), None
+        return Macs(fvcore=_numel(x) * (5 if node_argument(node, "weight", 3, None) is not None else 4)), None
     if name in ("interpolate", "upsample"):
-        return Macs(fvcore=_upsample(str(_argument(node, "mode", 3, "nearest")), out)), None
+        return Macs(fvcore=_upsample(str(node_argument(node, "mode", 3, "nearest")), out)), None
     if name in ("upsample_nearest", "upsample_bilinear"):
         return Macs(fvcore=_upsample(name.removeprefix("upsample_"), out)), None
     if name == "adaptive_avg_pool2d":

@@ -11,11 +11,13 @@ import enum
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from ..errors import ConvcalcError
 from ..periodic import PeriodicField, Window
-from .costs import NO_MACS, Macs, ModelTotals, model_totals
+
+if TYPE_CHECKING:
+    from .costs import ModelTotals
 
 
 class FieldState(enum.Enum):
@@ -24,6 +26,26 @@ class FieldState(enum.Enum):
     GLOBAL = "global"  # every input position (after global pooling, a linear layer over positions, ...)
     FLAT = "flat"  # positions flattened into features: each value has a field, the tensor has no positions
     UNKNOWN = "unknown"  # an op convcalc has no rule for
+
+
+class Macs(NamedTuple):
+    """One node's multiply-accumulates per convention, at batch 1 (graph/costs.py)."""
+
+    aten: int = 0
+    fvcore: int = 0
+    torchinfo: int = 0
+
+
+NO_MACS = Macs()
+
+
+def node_argument(node: Any, name: str, position: int, default: Any) -> Any:
+    """An fx node's argument, given by keyword or at ``position``."""
+    if node is None:
+        return default
+    if name in node.kwargs:
+        return node.kwargs[name]
+    return node.args[position] if len(node.args) > position else default
 
 
 GLOBAL, FLAT, UNKNOWN = FieldState.GLOBAL, FieldState.FLAT, FieldState.UNKNOWN
@@ -105,6 +127,8 @@ class Inspection:
 
     def totals(self, dtype: str = "float32") -> ModelTotals:
         """Parameters, bytes and MACs of the whole model, every node counted (not only those shown)."""
+        from .costs import model_totals
+
         return model_totals(self.nodes, self.params, self.trainable_params, self.input_shape[0], dtype)
 
     def node(self, name: str) -> NodeInfo:

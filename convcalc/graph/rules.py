@@ -29,6 +29,7 @@ from .fields import (
     flattened,
     globalised,
     last_axis,
+    node_argument,
     resize,
     same,
     same_spatial,
@@ -146,16 +147,16 @@ def through_function(label: str, node: Any, tensors: list[Flow], flows: dict[str
     if name.startswith("adaptive_"):
         return NodeKind.ADAPTIVE, adaptive(source, shape), None
     if name in ("interpolate", "upsample"):
-        mode = _argument(node, "mode", 3, "nearest")
-        flow, note = resize(source, shape, mode, bool(_argument(node, "align_corners", 4, False)),
-                             bool(_argument(node, "antialias", 6, False)))
+        mode = node_argument(node, "mode", 3, "nearest")
+        flow, note = resize(source, shape, mode, bool(node_argument(node, "align_corners", 4, False)),
+                             bool(node_argument(node, "antialias", 6, False)))
         return NodeKind.RESIZE, flow, note
     if name in RESHAPES:
         if same_spatial(source, shape) and name in ("squeeze", "unsqueeze", "view", "reshape", "unflatten") and \
                 shape is not None and source.shape is not None and len(shape) == len(source.shape):
             return None, same(source, shape), None
         if name == "flatten":
-            start = _argument(node, "start_dim", 1, 0)
+            start = node_argument(node, "start_dim", 1, 0)
             return flatten(source, shape, start % len(source.shape) if source.shape else 0)
         return NodeKind.FLATTEN, flattened(source, shape), None
     if name in ("permute", "transpose", "movedim", "swapaxes", "t"):
@@ -165,10 +166,10 @@ def through_function(label: str, node: Any, tensors: list[Flow], flows: dict[str
     if name in REDUCTIONS:
         return _reduce(node, source, shape)
     if name == "layer_norm":
-        normalized = _argument(node, "normalized_shape", 1, ())
+        normalized = node_argument(node, "normalized_shape", 1, ())
         return _layer_norm(source, shape, len(normalized) if isinstance(normalized, (tuple, list)) else 1)
     if name in ("softmax", "log_softmax"):
-        axis = _argument(node, "dim", 1, -1)
+        axis = node_argument(node, "dim", 1, -1)
         if source.shape is not None and isinstance(axis, int) and axis % len(source.shape) in source.axes:
             return NodeKind.REDUCE, globalised(source, shape), None
         return None, same(source, shape), None
@@ -180,17 +181,11 @@ def through_function(label: str, node: Any, tensors: list[Flow], flows: dict[str
     return None, unknown(source, shape), f"unfamiliar function {label} changes the size: its field is unknown"
 
 
-def _argument(node: Any, name: str, position: int, default: Any) -> Any:
-    if name in node.kwargs:
-        return node.kwargs[name]
-    return node.args[position] if len(node.args) > position else default
-
-
 def _merge(name: str, node: Any, tensors: list[Flow], shape: tuple[int, ...] | None
            ) -> tuple[NodeKind, Flow, str | None]:
     """Union of the inputs' fields; cat must join channels (or batch), not positions."""
     if name in ("cat", "concat", "stack"):
-        axis = _argument(node, "dim", 1, 0)
+        axis = node_argument(node, "dim", 1, 0)
         base = tensors[0].shape
         if base is not None and isinstance(axis, int) and axis % (len(base) + (name == "stack")) in tensors[0].axes:
             return NodeKind.MERGE, unknown(tensors[0], shape), "concatenates along a spatial axis: its field is unknown"
@@ -225,9 +220,9 @@ def _functional_conv(name: str, node: Any, source: Flow, flows: dict[str, Flow],
         return NodeKind.CONV, unknown(source, shape), "a functional convolution whose weight shape is unknown"
     kernel = weight_shape[-n:]
     transposed = "transpose" in name
-    stride = _per_dim(_argument(node, "stride", 3, 1), n)
-    dilation = _per_dim(_argument(node, "dilation", 7 if transposed else 5, 1), n)
-    pads = _left_pads(_argument(node, "padding", 4, 0), kernel, dilation)
+    stride = _per_dim(node_argument(node, "stride", 3, 1), n)
+    dilation = _per_dim(node_argument(node, "dilation", 7 if transposed else 5, 1), n)
+    pads = _left_pads(node_argument(node, "padding", 4, 0), kernel, dilation)
     make = Window.transposed if transposed else Window.convolution
     windows = [make(k, s, d, p) for k, s, d, p in zip(kernel, stride, dilation, pads)]
     return (NodeKind.TCONV if transposed else NodeKind.CONV), apply(source, windows, shape), None
@@ -236,11 +231,11 @@ def _functional_conv(name: str, node: Any, source: Flow, flows: dict[str, Flow],
 def _functional_pool(name: str, node: Any, source: Flow, shape: tuple[int, ...] | None
                      ) -> tuple[NodeKind, Flow, str | None]:
     n = len(source.fields)
-    kernel = _per_dim(_argument(node, "kernel_size", 1, 1), n)
-    stride_value = _argument(node, "stride", 2, None)
+    kernel = _per_dim(node_argument(node, "kernel_size", 1, 1), n)
+    stride_value = node_argument(node, "stride", 2, None)
     stride = _per_dim(stride_value if stride_value not in (None, [], ()) else default_stride("max_pool", kernel), n)
-    padding = _per_dim(_argument(node, "padding", 3, 0), n)
-    dilation = _per_dim(_argument(node, "dilation", 4, 1), n) if name.startswith("max") else (1,) * n
+    padding = _per_dim(node_argument(node, "padding", 3, 0), n)
+    dilation = _per_dim(node_argument(node, "dilation", 4, 1), n) if name.startswith("max") else (1,) * n
     windows = [Window.convolution(k, s, d, p) for k, s, d, p in zip(kernel, stride, dilation, padding)]
     return NodeKind.POOL, apply(source, windows, shape), None
 
@@ -254,7 +249,7 @@ def _permuted(name: str, node: Any, source: Flow, shape: tuple[int, ...] | None)
         dims = node.args[1:] if len(node.args) > 2 else (node.args[1] if len(node.args) > 1 else node.kwargs["dims"])
         order = [int(d) % rank for d in dims]
     elif name in ("transpose", "swapaxes"):
-        a, b = (int(_argument(node, "dim0", 1, 0)) % rank, int(_argument(node, "dim1", 2, 1)) % rank)
+        a, b = (int(node_argument(node, "dim0", 1, 0)) % rank, int(node_argument(node, "dim1", 2, 1)) % rank)
         order[a], order[b] = order[b], order[a]
     elif name == "t":
         order = order[::-1]
@@ -265,7 +260,7 @@ def _permuted(name: str, node: Any, source: Flow, shape: tuple[int, ...] | None)
 
 
 def _reduce(node: Any, source: Flow, shape: tuple[int, ...] | None) -> tuple[NodeKind | None, Flow, str | None]:
-    axis = _argument(node, "dim", 1, None)
+    axis = node_argument(node, "dim", 1, None)
     if source.shape is None:
         return NodeKind.REDUCE, globalised(source, shape), None
     rank = len(source.shape)
@@ -273,7 +268,7 @@ def _reduce(node: Any, source: Flow, shape: tuple[int, ...] | None) -> tuple[Nod
     reduced = set(range(rank)) if axes is None else {int(a) % rank for a in axes}
     if reduced & set(source.axes):
         return NodeKind.REDUCE, globalised(source, shape), None
-    keep = bool(_argument(node, "keepdim", 2, False))
+    keep = bool(node_argument(node, "keepdim", 2, False))
     axes_map = {a - (0 if keep else sum(1 for r in reduced if r < a)): d for a, d in source.axes.items()}
     return None, Flow(shape, list(source.fields), axes_map), None
 
@@ -304,8 +299,8 @@ def pieces(node: Any, meta: Sequence[Any], tensors: list[Flow], notes: list[str]
     if not tensors:
         return Flow(None, constant=True, items=[Flow(s, constant=True) for s in shapes])
     source = tensors[0]
-    axis = _argument(node, "dim", 2, 0) if function_name(node) in ("chunk", "split", "tensor_split") else \
-        _argument(node, "dim", 1, 0)
+    axis = node_argument(node, "dim", 2, 0) if function_name(node) in ("chunk", "split", "tensor_split") else \
+        node_argument(node, "dim", 1, 0)
     cut = source.shape is not None and isinstance(axis, int) and axis % len(source.shape) in source.axes
     if cut:
         notes.append(f"{node.name} ({function_name(node)}): splits along a spatial axis: its fields are unknown")
