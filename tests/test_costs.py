@@ -105,6 +105,20 @@ def test_each_convention_equals_its_tool(name):
     assert totals.param_bytes == 4 * stats.total_params
 
 
+def test_per_node_aten_macs_equal_flop_counters_per_module():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = models.TinyResNet().eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(2, 3, 64, 64))
+    per_module = {name.removeprefix("TinyResNet."): sum(counts.values()) // 2
+                  for name, counts in counter.get_flop_counts().items()}
+    inspection = inspect_model(model, (2, 3, 64, 64), "resnet")
+    counted = {n.name: 2 * n.macs.aten for n in inspection.nodes if n.op in ("Conv2d", "Linear")}  # batch 2
+    assert len(counted) == 14 and counted == {name: per_module[name] for name in counted}
+
+
 def test_resnet50_totals_include_batchnorm():
     inspection = inspect_model(resnet50().eval(), (1, 3, 224, 224), "resnet50")
     totals = inspection.totals()

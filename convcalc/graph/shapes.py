@@ -63,6 +63,8 @@ def module_shape(layers: dict[Any, Layer], node: Any, module: Any, label: str, a
         if expected is not None and (len(x.shape) < 2 or x.shape[1] != expected):
             raise NodeFailure(f"{label} expects {expected} channels, gets {_channels(x)}")
         return x
+    if label in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"):
+        return resized(x, module.size, module.scale_factor)
     if label in SAME_SHAPE_MODULES:
         return x
     return NotImplemented
@@ -329,8 +331,15 @@ def _adaptive_function(layers: dict[Any, Layer], node: Any, args: tuple, kwargs:
 def _interpolate(layers: dict[Any, Layer], node: Any, args: tuple, kwargs: dict, env: dict) -> Any:
     """Output ``size``, or ``floor(n * scale_factor)`` per dimension (F.interpolate), at least 1."""
     x = args[0] if args else None
-    size, scale = _argument(args, kwargs, "size", 1, None), _argument(args, kwargs, "scale_factor", 2, None)
-    if not isinstance(x, Tensor) or len(x.shape) < 3 or (size is None) == (scale is None):
+    if not isinstance(x, Tensor):
+        return NotImplemented
+    return resized(x, _argument(args, kwargs, "size", 1, None), _argument(args, kwargs, "scale_factor", 2, None))
+
+
+def resized(x: Tensor, size: Any, scale: Any) -> Any:
+    """F.interpolate's (and nn.Upsample's) output: ``size``, or ``floor(n * scale_factor)`` (torch computes
+    it in double precision, as Python floats are), every size at least 1."""
+    if len(x.shape) < 3 or (size is None) == (scale is None):
         return NotImplemented
     dims = len(x.shape) - 2
     spatial = x.shape[2:]

@@ -78,7 +78,8 @@ class ShapePass:
     def _meta(self, node: Any, args: tuple, kwargs: dict) -> Any:
         """The node run on the meta device: shapes without data."""
         torch = self.torch
-        self.meta_nodes.add(node_key(node))
+        label = type(self.modules[node.target]).__name__ if node.op == "call_module" else function_name(node)
+        self.meta_nodes.add(f"{node_key(node)} ({label})" if label != node_key(node) else label)
 
         def meta(value: Any) -> Any:
             if isinstance(value, Tensor):
@@ -102,7 +103,6 @@ class ShapePass:
                 else:
                     result = node.target(*margs, **mkwargs)
         except (Exception, SystemExit) as exc:
-            label = type(self.modules[node.target]).__name__ if node.op == "call_module" else function_name(node)
             raise NodeFailure(f"{label} (on the meta device): {error_line(exc)}") from None
         return _from_torch(result, torch)
 
