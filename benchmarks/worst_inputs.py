@@ -41,6 +41,10 @@ CASES = {
     "inspect TinyResNet 1x3x20000x20000": ["inspect", MODELS + ":TinyResNet", "--input", "1x3x20000x20000"],
     "inspect TinyResNet 1x3x100000x100000": ["inspect", MODELS + ":TinyResNet", "--input", "1x3x100000x100000"],
     "inspect ResNet-50 --verify": ["inspect", RESNET + ":resnet50", "--input", "1x3x224x224", "--verify"],
+    "sizes 3x3p1*10 over 100,000 sizes": ["sizes", "--layers", "3x3p1*10", "--range", "1..100000", "--json"],
+    "sizes 1x3*5 (two dims) 100,000": ["sizes", "--layers", "1x3p0x1*5", "--range", "1..100000", "--same-size"],
+    "inspect ResNet-50 --sizes 1..4096": ["inspect", RESNET + ":resnet50", "--input", "1x3x224x224", "--sizes",
+                                         "1..4096", "--json"],
 }
 
 

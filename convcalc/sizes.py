@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import ConvcalcError, ShapeError
 from .layer import Layer, format_size
 from .spec import format_layer
 
 MAX_STACK_SIZES = 100_000  # sizes per `convcalc sizes` run
-MAX_STACK_WORK = 5_000_000  # sizes x layers x dimensions, before caching
+MAX_STACK_WORK = 1_000_000  # sizes x layers x distinct dimensions, before caching (about 2 s)
 MAX_MODEL_SIZES = 4_096  # sizes per `inspect --sizes` sweep (each is a pass over the graph)
 MAX_SIZE = 10**9
 
@@ -46,23 +47,23 @@ class SizeSweep:
     results: tuple[SizeResult, ...]
     same_size: bool = False  # --same-size: only sizes whose output equals the input are wanted
 
-    @property
+    @cached_property
     def accepted(self) -> list[int]:
         return [r.size for r in self.results if r.ok]
 
-    @property
+    @cached_property
     def wanted(self) -> list[int]:
         """The accepted sizes, or under --same-size those whose output keeps the size."""
         if not self.same_size:
             return self.accepted
         return [r.size for r in self.results if r.ok and all(n == r.size for n in (r.out or ()))]
 
-    @property
+    @cached_property
     def rule(self) -> str:
         """The accepted sizes in words."""
         return size_rule(self.accepted, self.low, self.high)
 
-    @property
+    @cached_property
     def same_size_rule(self) -> str:
         return size_rule(self.wanted, self.low, self.high)
 
@@ -84,10 +85,14 @@ def parse_range(text: str, name: str = "--range", limit: int = MAX_STACK_SIZES) 
 
 
 def stack_sizes(layers: Sequence[Layer], low: int, high: int, dims: int, same_size: bool = False) -> SizeSweep:
-    """Each square size ``n`` (``n`` along every dimension) in ``low..high`` through the stack."""
-    if (high - low + 1) * max(len(layers), 1) * dims > MAX_STACK_WORK:
-        raise ConvcalcError(f"{high - low + 1:,} sizes through {len(layers):,} layers in {dims} dimensions is "
-                            f"beyond {MAX_STACK_WORK:,} layer evaluations; narrow --range")
+    """Each square size ``n`` (``n`` along every dimension) in ``low..high`` through the stack. Where
+    every layer is the same along every dimension, one dimension is computed for all."""
+    alike = all(layer.along(d) == layer.along(0) for layer in layers for d in range(dims))
+    distinct = 1 if alike else dims
+    if (high - low + 1) * max(len(layers), 1) * distinct > MAX_STACK_WORK:
+        raise ConvcalcError(f"{high - low + 1:,} sizes through {len(layers):,} layers"
+                            f"{'' if alike else f' in {dims} different dimensions'} is beyond {MAX_STACK_WORK:,} "
+                            f"layer evaluations; narrow --range")
     for index, layer in enumerate(layers):
         try:
             layer.check()
@@ -96,7 +101,10 @@ def stack_sizes(layers: Sequence[Layer], low: int, high: int, dims: int, same_si
     caches: list[dict[tuple[int, int], int | ShapeError]] = [{} for _ in layers]
     results = []
     for n in range(low, high + 1):
-        results.append(_through(layers, caches, n, dims))
+        result = _through(layers, caches, n, distinct)
+        if alike and result.out is not None:
+            result = SizeResult(n, result.out * dims)
+        results.append(result)
     return SizeSweep(low, high, tuple(results), same_size)
 
 

@@ -325,6 +325,8 @@ def test_calculator_path_imports_neither_torch_nor_numpy():
             "             ['aspp', '--in', '65', '--rates', '6,12,18'],\n"
             "             ['design', '--rf', '1000'], ['design', '--layers', '8', '--map', '65', '--json'],\n"
             "             ['solve', '--in', '224', '--out', '112'], ['solve', '--in', '7', '--out', '14', '--json'],\n"
+            "             ['sizes', '--layers', '3x3p1,max2', '--range', '1..64', '--same-size', '--json'],\n"
+            "             ['sizes', '--layers', '3x3p1,max2', '--range', '1..64'],\n"
             "             ['check', 'examples/shapes.toml', '--json']):\n"
             "    CliRunner().invoke(app, args)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))\n")

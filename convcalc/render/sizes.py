@@ -31,7 +31,8 @@ def sizes_view(report: SizesReport) -> Group:
                         line(f"accepted: {s.rule} ({len(s.accepted):,} of {total:,})", "bold")]
     if s.same_size:
         parts.append(line(f"output equals input: {s.same_size_rule} ({len(s.wanted):,} of {total:,})", "bold"))
-    accepted = [r for r in s.results if r.ok and (not s.same_size or r.size in set(s.wanted))]
+    wanted = set(s.wanted)
+    accepted = [r for r in s.results if r.size in wanted]
     if accepted:
         table = PlainTable("accepted sizes" if not s.same_size else "sizes that keep their size")
         table.add_column("size", justify="right")
