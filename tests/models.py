@@ -240,3 +240,23 @@ class UNet4(nn.Module):
         for up, dec, skip in zip(self.up, self.dec, reversed(skips[:-1])):
             x = F.relu(dec(torch.cat([up(x), skip], dim=1)))
         return self.out(x)
+
+
+class CountingQuirks(nn.Module):
+    """What the counters treat unlike one another: 'same' padding with an even kernel (fvcore has no
+    handler for it), a branch the output never uses (fvcore's jit trace drops it), a ceil-mode pool,
+    interpolation to another tensor's size, adaptive pooling with a None size, bilinear nn.Upsample."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 4, padding="same")
+        self.pool = nn.MaxPool2d(3, 2, 1, ceil_mode=True)
+        self.unused = nn.AdaptiveAvgPool2d((None, 3))
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.fc = nn.Linear(32, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pool(self.conv(x))
+        self.unused(y)
+        z = F.interpolate(y, size=x.shape[-2:], mode="bilinear") + x
+        return self.fc(self.up(z.reshape(x.size(0), -1, x.shape[-1]).unsqueeze(1)))

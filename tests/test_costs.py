@@ -58,6 +58,7 @@ CASES = {
     "zoo": (models.CostZoo, (2, 3, 8, 8)),
     "lenet": (models.LeNet, (1, 1, 32, 32)),
     "encoder-decoder": (models.StridedEncoderDecoder, (1, 3, 32, 32)),
+    "counting quirks": (models.CountingQuirks, (2, 1, 16, 16)),
     "one module": (lambda: torch.nn.ConvTranspose2d(2, 3, 3, stride=2, dilation=2), (2, 2, 9, 9)),
 }
 

@@ -43,6 +43,7 @@ CASES = {  # model, --input, range, axes
     "se": (models.SEBlock, (1, 3, 16, 16), (1, 24), (2, 3)),
     "inception": (models.TinyInception, (1, 3, 32, 32), (1, 24), (2, 3)),
     "meta-device nodes": (models.CostZoo, (1, 3, 8, 8), (1, 24), (2, 3)),
+    "counting quirks": (models.CountingQuirks, (1, 1, 16, 16), (1, 40), (2, 3)),
     "1-d, upsampling by 2.5": (lambda: nn.Sequential(
         nn.Conv1d(2, 4, 5, stride=2), nn.ReLU(), nn.MaxPool1d(3, ceil_mode=True), nn.Upsample(scale_factor=2.5),
         nn.Conv1d(4, 2, 3, padding="same", padding_mode="reflect")), (1, 2, 40), (1, 60), (2,)),

@@ -3,7 +3,9 @@
 
 - ``aten``: what ``torch.utils.flop_counter`` counts, halved: convolutions (over output positions; a
   transposed one over its input positions), matrix products and attention, no bias, nothing else;
-- ``fvcore``: fvcore's ``FlopCountAnalysis``: the same convolutions and products, plus BatchNorm
+- ``fvcore``: fvcore's ``FlopCountAnalysis``: the same convolutions (not those with ``padding='same'``
+  or ``'valid'``, which trace as an op it has no handler for) and products, and only ops the output
+  uses (its jit trace drops the rest), plus BatchNorm
   (2 per element in eval, 1 without affine), GroupNorm, LayerNorm and InstanceNorm (5 or 4 per element),
   2-d nearest (1 per output) and bilinear (4 per output) upsampling, 2-d adaptive average pooling (1 per
   input element) and grid sampling (4 per output);
@@ -64,6 +66,8 @@ def module_macs(label: str, module: Any, x: Shape | None, out: Shape | None) -> 
     weight = getattr(module, "weight", None)
     if label.startswith("Conv") and hasattr(module, "kernel_size") and weight is not None:
         aten = fvcore = convolution_macs(x, tuple(weight.shape), out, label.startswith("ConvTranspose"))
+        if isinstance(getattr(module, "padding", 0), str):  # 'same'/'valid' trace as aten::_convolution_mode,
+            fvcore = 0                                     # which fvcore has no handler for
     elif label in ("Linear", "LazyLinear", "NonDynamicallyQuantizableLinear") and weight is not None:
         aten = fvcore = _numel(x) * int(weight.shape[0])
     elif label.startswith(("BatchNorm", "SyncBatchNorm")):
@@ -124,7 +128,8 @@ def function_macs(label: str, node: Any, shapes: Sequence[Shape | None], out: Sh
         if second is None:
             return NO_MACS, None
         macs = convolution_macs(x, second, out, "transpose" in name)
-        return Macs(macs, macs), None
+        string_padding = isinstance(node_argument(node, "padding", 4, 0), str)  # fvcore: _convolution_mode
+        return Macs(macs, 0 if string_padding else macs), None
     if name == "linear" and second is not None:
         macs = _numel(x) * (second[0] if len(second) > 1 else 1)
         return Macs(macs, macs), None

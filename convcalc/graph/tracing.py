@@ -155,8 +155,11 @@ def walk(graph: Any, shape: tuple[int, ...], name: str, notes: list[str] | None 
     nodes: list[NodeInfo] = []
     notes = list(notes or [])
     output: NodeInfo | None = None
+    live = _live(graph)
     for node in graph.graph.nodes:
         info = _node_info(node, modules, flows, shape, notes)
+        if node not in live and info.macs.fvcore:  # fvcore's jit trace drops what the output does not use
+            info.macs = info.macs._replace(fvcore=0)
         flows[node.name] = info.flow
         if node.op == "output":
             output = info
@@ -164,6 +167,18 @@ def walk(graph: Any, shape: tuple[int, ...], name: str, notes: list[str] | None 
             nodes.append(info)
     assert output is not None
     return Inspection(name, shape, nodes, output, notes, True, graph)
+
+
+def _live(graph: Any) -> set[Any]:
+    """The graph nodes the output depends on."""
+    live: set[Any] = set()
+    stack = [node for node in graph.graph.nodes if node.op == "output"]
+    while stack:
+        node = stack.pop()
+        if node not in live:
+            live.add(node)
+            stack.extend(node_args(node))
+    return live
 
 
 def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input_shape: tuple[int, ...],
