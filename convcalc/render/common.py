@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -41,30 +42,140 @@ PIPE_WIDTH = 100_000
 
 
 def print_view(view: Any, out: Console | None = None) -> None:
-    """Print a command's view at its natural width: a terminal narrower than a table gets the table whole
-    (the terminal folds the long lines itself) rather than cells wrapped mid-name or mid-number."""
+    """Print a command's view. On a terminal it fits the width: text (names, reasons, notes, specs) wraps
+    at word boundaries inside its cell or line, while numbers, sizes and shapes never break; only where
+    the unbreakable parts alone are wider than the terminal is the view printed at its natural width
+    (the terminal then folds the long lines). Piped output has no width: never wrapped."""
     out = out or console()
-    needed = Measurement.get(out, out.options.update_width(PIPE_WIDTH), view).maximum
-    if needed > out.width:
+    if out.width >= PIPE_WIDTH:  # piped: whole lines, without the spaces that pad table cells at their ends
+        with out.capture() as captured:
+            out.print(view, crop=False)
+        out.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+        return
+    if minimum_width(view) > out.width:  # a frameless layout first: columns apart by two spaces
+        for table in _tables(view):
+            table.compact()
+    if minimum_width(view) <= out.width:
+        for table in _tables(view):
+            table.fit(out.width)
+    else:
+        for table in _tables(view):
+            table.compact(False)
+        needed = Measurement.get(out, out.options.update_width(PIPE_WIDTH), view).maximum
         out = Console(file=out.file, highlight=False, width=needed, color_system=out.color_system,
                       force_terminal=out.is_terminal)
     out.print(view, crop=False)
 
 
+def minimum_width(view: Any) -> int:
+    """The narrowest width ``view`` prints at without breaking a word, a number or a no-wrap cell."""
+    if isinstance(view, Group):
+        return max((minimum_width(part) for part in view.renderables), default=0)
+    if isinstance(view, PlainTable):
+        return view.minimum_width()
+    if isinstance(view, Text):
+        return _text_width(view, bool(view.no_wrap))
+    if isinstance(view, str):
+        return max((cell_len(word) for word in view.split()), default=0)
+    return 0
+
+
+def _tables(view: Any) -> list[PlainTable]:
+    if isinstance(view, Group):
+        return [table for part in view.renderables for table in _tables(part)]
+    return [view] if isinstance(view, PlainTable) else []
+
+
+def _text_width(text: Text, whole: bool) -> int:
+    """The widest line of ``text`` (``whole``), or its longest word (text that may wrap)."""
+    plain = text.plain
+    parts = plain.splitlines() if whole else plain.split()
+    return max((cell_len(part) for part in parts), default=0)
+
+
 class PlainTable(Table):
     """A rich Table whose title and cells are plain text: user text (names, paths, specs) is shown
-    verbatim, never read as markup, with control characters escaped; numbers never split."""
+    verbatim, never read as markup, with control characters escaped. Right-aligned columns (numbers,
+    sizes) never wrap; left-aligned ones (names, reasons) wrap at word boundaries when the table must
+    fit a terminal (:meth:`fit`)."""
 
     def __init__(self, title: str | None = None, **options: Any):
-        title_text = Text(visible(title), no_wrap=True, overflow="ignore") if title is not None else None
-        super().__init__(title=title_text, title_justify="left", **options)
+        super().__init__(**options)
+        # The title is a line of its own, as wide as the console (a table's own title wraps at the table's
+        # width): piped it never wraps, on a terminal it wraps at words.
+        self.heading = Text(visible(title), overflow="fold") if title is not None else None
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        if self.heading is not None:
+            yield self.heading
+        yield from super().__rich_console__(console, options)
+
+    def __rich_measure__(self, console: Any, options: Any) -> Measurement:
+        measured = super().__rich_measure__(console, options)
+        if self.heading is None:
+            return measured
+        return Measurement(measured.minimum, max(measured.maximum, self.heading.cell_len))
 
     def add_column(self, header: str = "", **options: Any) -> None:  # type: ignore[override]
         options.setdefault("no_wrap", options.get("justify") == "right")
+        options.setdefault("overflow", "fold")
         super().add_column(Text(header), **options)
 
     def add_row(self, *cells: Any, **options: Any) -> None:  # type: ignore[override]
         super().add_row(*(Text(visible(c)) if isinstance(c, str) else c for c in cells), **options)
+
+    def compact(self, on: bool = True) -> None:
+        """Without the box, its edges and its outer padding (``on``), or back to the boxed table."""
+        if on:
+            self._boxed = (self.box, self.show_edge, self.pad_edge, self.header_style)
+            self.box, self.show_edge, self.pad_edge, self.header_style = None, False, False, "bold underline"
+        elif hasattr(self, "_boxed"):
+            self.box, self.show_edge, self.pad_edge, self.header_style = self._boxed
+
+    def _column_widths(self) -> list[tuple[int, int]]:
+        """Per column, (narrowest, natural) width of its content: a no-wrap column's narrowest is its
+        natural width, a wrapping column's its longest word."""
+        widths = []
+        for column in self.columns:
+            texts = [c if isinstance(c, Text) else Text(str(c)) for c in (column.header, *column.cells)]
+            natural = max((_text_width(t, True) for t in texts), default=0)
+            narrow = natural if column.no_wrap else max((_text_width(t, False) for t in texts), default=0)
+            widths.append((max(narrow, 1), max(natural, 1)))
+        return widths
+
+    def _frame_width(self) -> int:
+        return self._extra_width + sum(self._get_padding_width(i) for i in range(len(self.columns)))
+
+    def minimum_width(self) -> int:
+        title = _text_width(self.heading, False) if self.heading is not None else 0
+        return max(title, self._frame_width() + sum(narrow for narrow, _ in self._column_widths()))
+
+    def fit(self, width: int) -> None:
+        """Fix the column widths so that the table is at most ``width`` wide: wrapping columns start at
+        their longest word and share what is left, up to their natural width (none breaks a word)."""
+        widths = self._column_widths()
+        if self._frame_width() + sum(natural for _, natural in widths) <= width:
+            return
+        assigned = [narrow for narrow, _ in widths]
+        spare = width - self._frame_width() - sum(assigned)
+        while spare > 0:
+            short = [i for i, (_, natural) in enumerate(widths) if assigned[i] < natural]
+            if not short:
+                break
+            for i in short[:spare]:
+                assigned[i] += 1
+            spare -= min(len(short), spare)
+        for column, value in zip(self.columns, assigned):
+            column.width = value
+
+
+def plain_text(view: Any) -> str:
+    """A view as plain text, no colours, never wrapped: for assertion messages and test reports."""
+    from io import StringIO
+
+    buffer = StringIO()
+    Console(file=buffer, width=PIPE_WIDTH, color_system=None, highlight=False).print(view, crop=False)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
 def print_json(document: dict[str, Any]) -> None:
@@ -126,9 +237,15 @@ def print_error(message: str, detail: str | None = None) -> None:
         err.print(Text(detail), soft_wrap=True)
 
 
+def print_note(message: str) -> None:
+    """A yellow note on stderr (stdout keeps only the view or the JSON document)."""
+    console(stderr=True).print(Text(f"note: {visible(message)}", style="yellow"), soft_wrap=True)
+
+
 def line(text: str, style: str | None = None) -> Text:
-    """A line that is never wrapped (terminals wrap it; pipes and tests see it whole)."""
-    return Text(visible(text), style=style or "", no_wrap=True, overflow="ignore")
+    """A line of text: on a terminal it wraps at word boundaries (a number or a size is one word and
+    never breaks); piped, it is never wrapped."""
+    return Text(visible(text), style=style or "", overflow="fold")
 
 
 def once_per_distinct_dim(lines: list[str]) -> list[str]:
