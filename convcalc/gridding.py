@@ -448,6 +448,15 @@ def _repeat(group: tuple[int, ...], length: int) -> tuple[int, ...]:
     return tuple(group[i % len(group)] for i in range(length))
 
 
+def ordinal(n: int) -> str:
+    """``first`` .. ``tenth``, then ``11th``, ``22nd``: a position for a message, never a value."""
+    words = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+    if n <= len(words):
+        return words[n - 1]
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
 def check_rates(rates: Sequence[int], kernel_size: int) -> None:
     """Rates are positive integers (at most 10,000 of them); the kernel has 1 to 101 taps."""
     if not rates:
@@ -456,6 +465,6 @@ def check_rates(rates: Sequence[int], kernel_size: int) -> None:
         raise ConvcalcError(f"{len(rates):,} rates given; at most {MAX_RATES:,} are supported")
     for i, rate in enumerate(rates, 1):
         if isinstance(rate, bool) or not isinstance(rate, int) or not 1 <= rate <= MAX_RATE:
-            raise ConvcalcError(f"rate {i} must be an integer from 1 to {MAX_RATE:,}, got {rate!r}")
+            raise ConvcalcError(f"the {ordinal(i)} rate must be an integer from 1 to {MAX_RATE:,}, got {rate!r}")
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or not 1 <= kernel_size <= MAX_KERNEL:
         raise ConvcalcError(f"kernel_size must be an integer from 1 to {MAX_KERNEL}, got {kernel_size!r}")

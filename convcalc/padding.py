@@ -10,11 +10,21 @@ google-research/receptive_field ``_get_padding`` ('SAME': ``out = ceil(in / s)``
 
 from __future__ import annotations
 
-from .errors import ShapeError
+from .errors import ConvcalcError, ShapeError
 
 PADDING_STRINGS = ("same", "valid", "causal")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 CONVENTIONS = ("torch", "tf")
+CONVENTION_NAMES = {"torch": "torch", "pytorch": "torch", "tf": "tf", "tensorflow": "tf", "keras": "tf", "jax": "tf"}
+
+
+def convention_named(name: str) -> str:
+    """``torch`` or ``tf`` for a convention's name: TensorFlow, Keras and JAX share TensorFlow's SAME."""
+    try:
+        return CONVENTION_NAMES[name.strip().lower()]
+    except (KeyError, AttributeError):
+        raise ConvcalcError(f"unknown convention {name!r}: expected torch, or tf (also tensorflow, keras or jax: "
+                            f"they share TensorFlow's SAME)") from None
 
 
 def same_padding(kernel_size: int, dilation: int) -> tuple[int, int]:

@@ -75,6 +75,7 @@ class OutReport(NamedTuple):
     cost: LayerCost | None = None
     shape: tuple[int, ...] | None = None  # N x C x spatial, with --shape
     output_size: tuple[int, ...] | None = None  # asked for a transposed conv (output_padding derived from it)
+    hint: str | None = None  # the way out of a rejection (cli/hints.py)
 
     @property
     def comparable(self) -> tuple[int, ...] | None:
@@ -87,7 +88,8 @@ class OutReport(NamedTuple):
     def rejection(self) -> str | None:
         if self.error is None:
             return None
-        return f"{self.layer.torch_name} rejects input {sizes(self.shape or self.in_size)}: {self.error}"
+        hint = f"; {self.hint}" if self.hint else ""
+        return f"{self.layer.torch_name} rejects input {sizes(self.shape or self.in_size)}: {self.error}{hint}"
 
     @property
     def failure(self) -> str | None:
@@ -113,6 +115,7 @@ class RfReport(NamedTuple):
     verdict: Verdict | None = None
     measured: MeasuredField | None = None
     costs: tuple[LayerCost, ...] | None = None
+    hint: str | None = None  # the way out of a rejection (cli/hints.py)
 
     @property
     def coverage(self) -> tuple[Coverage, ...] | str:
@@ -131,7 +134,9 @@ class RfReport(NamedTuple):
 
     @property
     def rejection(self) -> str | None:
-        return self.field.rejected[1] if self.field.rejected is not None else None
+        if self.field.rejected is None:
+            return None
+        return self.field.rejected[1] + (f"; {self.hint}" if self.hint else "")
 
     @property
     def failure(self) -> str | None:

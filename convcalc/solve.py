@@ -88,14 +88,31 @@ class Solution:
     def pad(self) -> str | None:
         return pad_code(self.layer, self.in_size)
 
+    @property
+    def scales(self) -> bool:
+        """A transposed convolution whose output is ``stride x input`` for every input size, not for this
+        one only: ``(in - 1)*s - 2p + e + output_padding = s*in`` exactly when ``e + output_padding = s + 2p``."""
+        return all(o.op == "conv_transpose" and o.dilation * (o.kernel_size - 1) + 1 + o.output_padding ==
+                   o.stride + 2 * o.pads[0] for o in self.options)
+
+    @property
+    def leaves_gaps(self) -> bool:
+        """A transposed convolution some of whose output positions no input reaches (even away from the
+        borders): its taps ``t*d`` (t < k) miss a residue modulo the stride, so those positions get only
+        the bias (k=1 with stride 2, say)."""
+        return any(o.op == "conv_transpose" and len({t * o.dilation % o.stride for t in range(o.kernel_size)})
+                   < o.stride for o in self.options)
+
     @lazy
     def rank(self) -> tuple[object, ...]:
-        """Symmetric padding first, then fewer taps, dilation 1, smaller stride, smaller padding,
-        output_padding 0 (then op and ceil_mode, for a fixed order)."""
+        """Within an op (:func:`op_order` ranks the ops): transposed convolutions that scale every input
+        size before those that fit this size only, and those that reach every output position before
+        those that leave gaps; then symmetric padding first, fewer taps, dilation 1, smaller stride,
+        smaller padding, output_padding 0 (then ceil_mode, for a fixed order)."""
         o = self.options
-        return (not self.symmetric, math.prod(x.kernel_size for x in o), any(x.dilation != 1 for x in o),
-                sum(x.stride for x in o), sum(sum(x.pads) for x in o), any(x.output_padding for x in o),
-                OPS.index(o[0].op), o[0].ceil_mode, o)
+        return (not self.scales, self.leaves_gaps, not self.symmetric, math.prod(x.kernel_size for x in o),
+                any(x.dilation != 1 for x in o), sum(x.stride for x in o), sum(sum(x.pads) for x in o),
+                any(x.output_padding for x in o), o[0].ceil_mode, o)
 
 
 @dataclass(frozen=True)
@@ -133,9 +150,18 @@ def solve(in_size: tuple[int, ...], out_size: tuple[int, ...], op: str | None = 
     square = len(set(zip(in_size, out_size))) == 1 and all(len(set(v)) == 1 for v in fixed.values() if v)
     solutions = [Solution(combo, in_size) for combo in _combinations(per_dim, square, shared)
                  if not (combo[0].tf == "same" and all(o.pads == (0, 0) for o in combo))]
-    solutions.sort(key=lambda s: s.rank)
+    order = op_order(in_size, out_size)
+    solutions.sort(key=lambda s: (order.index(s.options[0].op), s.rank))
     reason = None if solutions else _why_none(in_size, out_size, ops, fixed, bounds, convention)
     return SolveResult(in_size, out_size, op, bounds, convention, len(solutions), tuple(solutions), reason)
+
+
+def op_order(in_size: tuple[int, ...], out_size: tuple[int, ...]) -> tuple[str, ...]:
+    """The ops in the order their layers are listed: transposed convolutions first where the output is
+    larger than the input (what people enlarge with), else convolutions first; pools last."""
+    if any(m > n for n, m in zip(in_size, out_size)):
+        return ("conv_transpose", "conv", "max_pool", "avg_pool")
+    return ("conv", "conv_transpose", "max_pool", "avg_pool")
 
 
 def _at_most(items: list[Any], where: str) -> list[Any]:

@@ -68,7 +68,7 @@ def test_huge_maps_compute_exactly():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(in_size=(65, 65), rates=[6], kernel_size=4), "odd kernels"),
     (dict(in_size=(65, 65), rates=[]), "no rates given"),
-    (dict(in_size=(65, 65), rates=[0]), "rate 1 must be an integer"),
+    (dict(in_size=(65, 65), rates=[0]), "the first rate must be an integer"),
     (dict(in_size=(0, 65), rates=[6]), "must be positive"),
     (dict(in_size=(65, 65), rates=list(range(1, 100))), "at most 64"),
 ])

@@ -45,7 +45,7 @@ def test_none_accepted_exits_1_and_bad_input_2():
     assert result.exit_code == 1 and "no size in 1..8 gives an output of the same size" in result.output
     for args, message in [(["--range", "8..1"], "--range '8..1': expected 1 <= A <= B"),
                           (["--range", "1..100001"], "at most 100,000 per run"),
-                          (["--layers", "3x3q"], "")]:
+                          (["--layers", "3x3q"], "expected an option (s, d, p, o, c), '*count', ',' or the end, got 'q'")]:
         full = ["sizes", "--layers", "3x3", *args] if args[0] != "--layers" else ["sizes", *args]
         result = invoke(*full)
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output

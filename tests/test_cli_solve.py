@@ -31,7 +31,11 @@ def test_json_lists_every_solution():
     assert {"op": "conv_transpose", "kernel_size": [4, 4], "stride": [2, 2], "padding": [[1, 1], [1, 1]],
             "dilation": [1, 1], "output_padding": [0, 0], "ceil_mode": False, "symmetric": True,
             "torch": "nn.ConvTranspose2d(C_in, C_out, kernel_size=4, stride=2, padding=1)",
-            "pad": None} in document["solutions"]
+            "pad": None, "scales": True, "leaves_gaps": False} in document["solutions"]
+    first = document["solutions"][0]  # layers that double every size first, none leaving output gaps
+    assert first["scales"] and not first["leaves_gaps"] and first["kernel_size"] == [2, 2]
+    assert [s["scales"] for s in document["solutions"]] == sorted((s["scales"] for s in document["solutions"]),
+                                                                 reverse=True)
 
 
 def test_tf_same_in_pytorch():
@@ -55,8 +59,8 @@ def test_nothing_fits_exits_1_with_the_reason():
     (("--in", "8x8", "--out", "4x4x4"), "disagree on the number of dimensions"),
     (("--in", "8", "--out", "4", "--max-kernel", "99"), "--max-kernel must be from 1 to 16, got 99"),
     (("--in", "8", "--out", "4", "--top", "0"), "--top must be at least 1"),
-    (("--in", "8", "--out", "4", "--convention", "keras"), "convention must be 'torch' or 'tf'"),
-    (("--in", "0", "--out", "4"), "--in"),
+    (("--in", "8", "--out", "4", "--convention", "bogus"), "unknown --convention 'bogus': expected torch, or tf"),
+    (("--in", "0", "--out", "4"), "--in must be from 1 to 1,000,000,000 per dimension, got 0x0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle):
     result = invoke(*args)

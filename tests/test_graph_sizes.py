@@ -69,7 +69,7 @@ def test_failures_in_the_models_terms():
     assert unet.results[0].node == "cat_1"
     assert unet.results[0].reason == "cat: 36 vs 37 on axis 2 (up1 gives 36, enc1.3 gives 37)"
     lenet, _ = sweep_sizes(models.LeNet().eval(), (1, 1, 32, 32), 36, 36)
-    assert (lenet.results[0].node, lenet.results[0].reason) == ("fc1", "fc1 expects 400 features, flatten gives 576")
+    assert (lenet.results[0].node, lenet.results[0].reason) == ("fc1", "fc1 expects 400 features, flatten gives 576 (on this input, Linear(in_features=576, ...) would fit)")
     assert lenet.rule == "none"
 
 
@@ -96,8 +96,8 @@ def test_a_failing_input_names_the_node_and_the_nearest_inputs_that_work():
                                  "enc1.3 gives 37); nearest inputs that work: 1x1x36x36 or 1x1x40x40")
     with pytest.raises(ConvcalcError) as caught:
         inspect_model(models.LeNet(), (1, 1, 40, 40), "lenet")
-    assert str(caught.value).endswith("at fc1: fc1 expects 400 features, flatten gives 784; nearest inputs that "
-                                      "work: 1x1x35x35")
+    assert str(caught.value).endswith("at fc1: fc1 expects 400 features, flatten gives 784 (on this input, "
+                                      "Linear(in_features=784, ...) would fit); nearest inputs that work: 1x1x35x35")
 
 
 class Random(nn.Module):

@@ -163,10 +163,10 @@ def test_sawtooth_covers_and_keeps_the_field(length, k, mean_rate):
 
 @pytest.mark.parametrize("rates, k, message", [
     ((), 3, "no rates given"),
-    ((0, 1), 3, "rate 1 must be an integer from 1"),
-    ((1, -2), 3, "rate 2 must be an integer from 1"),
-    ((1, 2.5), 3, "rate 2 must be an integer"),
-    ((1, 10**7), 3, "rate 2 must be an integer from 1 to 1,000,000"),
+    ((0, 1), 3, "the first rate must be an integer from 1"),
+    ((1, -2), 3, "the second rate must be an integer from 1"),
+    ((1, 2.5), 3, "the second rate must be an integer"),
+    ((1, 10**7), 3, "the second rate must be an integer from 1 to 1,000,000"),
     ((1,) * 10_001, 3, "10,001 rates given; at most 10,000"),
     ((1, 2), 0, "kernel_size must be an integer from 1 to 101"),
 ])

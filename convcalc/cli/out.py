@@ -11,37 +11,28 @@ from ..errors import ConvcalcError, ShapeError
 from ..layer import POOLS, Layer, output_padding_for
 from ..reports import OutReport
 from ..render.out import out_document, out_view
-from .typer_app import app, finish
+from ..render.common import print_note
+from .hints import channels_last, strided_same
+from .typer_app import app, examples, finish
 from .options import (CeilOpt, ConventionOpt, DeviceOpt, DilationOpt, DimsOpt, DtypeOpt, ExpectOpt, GroupsOpt,
                       JsonOpt, KernelOpt, NoBiasOpt, OpOpt, OptionalSizeIn, OutChannelsOpt, OutputPaddingOpt,
                       PaddingOpt, ShapeOpt, StrideOpt, VerifyOpt, channel_options, expected_size, input_of,
                       layer_from_options, per_dim_values, verify_device)
 
-OUT_EXAMPLES = """\
-[b]Examples[/b]
-
-  convcalc out --in 256 -k 3 -d 2 -p 2          [dim]# dilated 3x3 keeps 256[/dim]
-
-  convcalc out --in 224x320 -k 1x7 -p 0x3       [dim]# per-dimension values[/dim]
-
-  convcalc out --in 5 -k 2 -s 2 -p 1 --op max --ceil --dims 1
-
-  convcalc out --in 64 -k 4 -s 2 -p 1 --op tconv --verify
-
-  convcalc out --in 256 -k 3 -s 2 -p 1 --expect 128 --json
-
-  convcalc out --shape "torch.Size([1, 3, 256, 256])" -k 3 -p 2 -d 2 --out-channels 64
-
-  convcalc out --shape 8x32x56x56 -k 3 -p 1 --groups 32 --out-channels 64 --dtype float16
-
-  convcalc out --in 5 -k 3 -s 2 -p 1 --op tconv --output-size 10   [dim]# output_padding as torch picks it[/dim]
-
-  convcalc out --in 224 -k 3 -s 2 -p same --convention tf          [dim]# TensorFlow's SAME: pads 0 left, 1 right[/dim]
-
-  convcalc out --in 100 -k 3 -d 4 -p causal --dims 1               [dim]# WaveNet: all padding on the left[/dim]
-
-  convcalc out --in 32 -k 3 -p 1 --padding-mode reflect --verify
-"""
+OUT_EXAMPLES = examples(
+    ("convcalc out --in 256 -k 3 -d 2 -p 2", "dilated 3x3 keeps 256"),
+    ("convcalc out --in 224x320 -k 1x7 -p 0x3", "per-dimension values"),
+    "convcalc out --in 5 -k 2 -s 2 -p 1 --op max --ceil --dims 1",
+    "convcalc out --in 64 -k 4 -s 2 -p 1 --op tconv --verify",
+    "convcalc out --in 256 -k 3 -s 2 -p 1 --expect 128 --json",
+    "convcalc out --shape 1x3x256x256 -k 3 -p 2 -d 2 --out-channels 64",
+    "convcalc out --shape 8x32x56x56 -k 3 -p 1 --groups 32 --dtype float16",
+    "convcalc out --in 5 -k 3 -s 2 -p 1 --op tconv --output-size 10",
+    ("convcalc out --in 224 -k 3 -s 2 -p same --convention tf", "TensorFlow SAME"),
+    ("convcalc out --in 100 -k 3 -d 4 -p causal --dims 1", "WaveNet"),
+    "convcalc out --in 32 -k 3 -p 1 --padding-mode reflect --verify",
+    notes="Defaults follow PyTorch: padding 0, dilation 1, stride 1 (pools: the kernel size).",
+)
 OutputSizeOpt = Annotated[Optional[str], typer.Option(
     "--output-size", help="tconv: the output size wanted; output_padding as torch's output_size= picks it.",
     show_default=False)]
@@ -75,6 +66,8 @@ def out(
 ) -> int:
     """Output size of one layer (Conv, ConvTranspose, MaxPool, AvgPool), with the formula and its numbers."""
     spatial, full = input_of(in_size, shape)
+    if full is None and (note := channels_last(spatial, "out")):
+        print_note(note)
     layer, size = layer_from_options(spatial, kernel_size, stride, padding, dilation, op, output_padding, ceil,
                                      dims, padding_mode, convention)
     if output_size is not None and output_padding != "0":
@@ -83,6 +76,8 @@ def out(
     channels = channel_options(full, out_channels, groups, not no_bias, dtype)
     report = out_report(layer, size, expected_size(expect, layer.dims, full is not None),
                         verify_device(verify, device), full, channels, wanted)
+    if report.error is not None:
+        report = report._replace(hint=strided_same([layer], size))
     shown = report.error is None or report.answer is not None  # a bare rejection is its red line alone
     return finish(report, json_, out_document, out_view if shown else None)
 

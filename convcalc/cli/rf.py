@@ -6,38 +6,31 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import ConvcalcError
+from ..errors import ConvcalcError, ShapeError
 from ..layer import Layer, resolve_dims
 from ..receptive import StackField
 from ..reports import RfReport
 from ..render.rf import rf_document, rf_view
 from ..spec import parse_layers
-from .typer_app import app, finish
-from .options import (ConventionOpt, DimsOpt, JsonOpt, NoBiasOpt, ShapeOpt, VerifyOpt, input_of, parse_padding,
+from ..render.common import print_note
+from .hints import channels_last, strided_same
+from .typer_app import app, examples, finish
+from .options import (ConventionOpt, parse_convention, DimsOpt, JsonOpt, NoBiasOpt, ShapeOpt, VerifyOpt, input_of, parse_padding,
                       parse_rates, per_dim_values)
 
-RF_EXAMPLES = """\
-[b]Examples[/b]
-
-  convcalc rf --layers 3x3d1,3x3d2,3x3d5                 [dim]# RF 17, jump 1[/dim]
-
-  convcalc rf --layers 3x3p1*2,max2,3x3p1*2,max2,3x3p1*3,max2,3x3p1*3,max2,3x3p1*3,max2 --in 224
-
-  convcalc rf --layers 7x7s2p3,max3s2p1 --in 224 --unit 0,0
-
-  convcalc rf --layers 3x3d2*3 --verify                  [dim]# holes, measured by gradient[/dim]
-
-  convcalc rf --layers "3x3, 3x3, tconv4x4 s2 p1" --pad same --json
-
-  convcalc rf --layers 3x3p1*2,max2,3x3p1*2,max2 --shape 1x3x224x224 --channels 64,64,128,128
-
-  convcalc rf --layers 7x7s2psame,max3s2psame,1x1,3x3psame,max3s2psame --in 224 --convention tf
-
-  convcalc rf --layers 3pcausal,3d2pcausal,3d4pcausal --in 64 --unit 63 --dims 1   [dim]# WaveNet[/dim]
-
-[b]Layer specs[/b]: \\[op] kernel {option} [*count], joined by commas. op: conv (default), tconv, max, avg.
-Options: s<stride> d<dilation> p<padding>|psame|pvalid|pcausal o<output padding> c (ceil_mode).
-"""
+RF_EXAMPLES = examples(
+    ("convcalc rf --layers 3x3d1,3x3d2,3x3d5", "RF 17, jump 1"),
+    ("convcalc rf --layers 3x3p1*2,max2,3x3p1*2,max2,3x3p1*3,max2 --in 224", "VGG"),
+    "convcalc rf --layers 7x7s2p3,max3s2p1 --in 224 --unit 0,0",
+    ("convcalc rf --layers 3x3d2*3 --verify", "holes, measured by gradient"),
+    "convcalc rf --layers \"3x3, 3x3, tconv4x4 s2 p1\" --pad same --json",
+    "convcalc rf --layers 3x3p1,max2 --shape 1x3x224x224 --channels 64",
+    "convcalc rf --layers 7x7s2psame,max3s2psame --in 224 --convention tf",
+    ("convcalc rf --layers 3pcausal,3d2pcausal --in 64 --unit 63 --dims 1", "TCN"),
+    notes=("[b]Layer specs[/b]: \\[op] kernel {option} [*count], joined by commas. op: conv (default), "
+           "tconv, max, avg. Options: s<stride> d<dilation> p<padding>|psame|pvalid|pcausal "
+           "o<output padding> c (ceil_mode)."),
+)
 
 LayersOpt = Annotated[str, typer.Option("--layers", "-l", help="The stack, e.g. 3x3d1,3x3d2,3x3d5 (see below).")]
 RfSizeIn = Annotated[Optional[str], typer.Option(
@@ -70,14 +63,25 @@ def rf(
     from ..receptive import receptive_field, unit_box
 
     size, full = input_of(in_size, shape) if in_size is not None or shape is not None else (None, None)
+    if full is None and (note := channels_last(size, "rf")):
+        print_note(note)
     n = resolve_dims({"--in": size}, dims) if isinstance(size, tuple) or dims is not None else None
-    stack = parse_layers(layers, n, parse_padding(pad, "--pad") if pad is not None else None, convention.lower())
-    field = receptive_field(stack, size)
+    stack = parse_layers(layers, n, parse_padding(pad, "--pad") if pad is not None else None, parse_convention(convention))
+    try:
+        field = receptive_field(stack, size)
+    except ShapeError as exc:  # rejected on every input
+        hint = strided_same(stack, None)
+        raise ShapeError(f"{exc}; {hint}" if hint else str(exc)) from None
     index = per_dim_values(unit, "--unit", field.dims) if unit is not None else None
     boxes = unit_box(field, index) if index is not None else None
     expected = per_dim_values(expect_rf, "--expect-rf", field.dims) if expect_rf is not None else None
     costs = stack_costs_of(stack, full, channels, not no_bias)
-    return finish(rf_report(stack, field, index, boxes, expected, verify, costs), json_, rf_document, rf_view)
+    report = rf_report(stack, field, index, boxes, expected, verify, costs)
+    if field.rejected is not None:
+        rejected = field.rejected[0] - 1
+        report = report._replace(hint=strided_same(stack[rejected:rejected + 1], field.outs[-1] if field.outs
+                                                   else field.in_size))
+    return finish(report, json_, rf_document, rf_view)
 
 
 def stack_costs_of(stack: list[Layer], shape: tuple[int, ...] | None, channels: str | None, bias: bool) -> Any:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from ..errors import ConvcalcError, ShapeError
 from ..layer import Layer, format_size
 from .rules import SAFE_POINTWISE, function_name
-from .tracing import node_key
+from .rules import node_key
 
 
 class Tensor(NamedTuple):
@@ -150,7 +150,8 @@ def _flat_nodes(value: Any) -> list[Any]:
 def _linear(name: str, label: str, x: Tensor, in_features: int, out_features: int, node: Any, env: dict) -> Tensor:
     if not x.shape or x.shape[-1] != in_features:
         given = x.shape[-1] if x.shape else 0
-        raise NodeFailure(f"{name} expects {in_features:,} features, {_source(node, env)} gives {given:,}")
+        raise NodeFailure(f"{name} expects {in_features:,} features, {_source(node, env)} gives {given:,} (on this "
+                          f"input, {label}(in_features={given}, ...) would fit)")
     return Tensor(x.shape[:-1] + (out_features,))
 
 

@@ -78,7 +78,7 @@ def totals_lines(report: InspectReport) -> list[Any]:
         line(f"params {t.params:,} (trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}), "
              f"{byte_size(t.param_bytes)} as {t.dtype}{hidden}"),
         line(f"MACs {macs_text(t.macs.aten)} aten, {macs_text(t.macs.fvcore)} fvcore, "
-             f"{macs_text(t.macs.torchinfo)} torchinfo (README: what each counts); activations "
+             f"{macs_text(t.macs.torchinfo)} torchinfo (what each counts: convcalc inspect --help); activations "
              f"{byte_size(t.activation_bytes)} as {t.dtype}"),
     ]
 

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ..layer import POOLS, Layer, pool_windows, size_keeping_padding, size_keeping_total
 from ..padding import pad_tuple
-from ..snippets import layer_code
+from ..snippets import layer_code, pad_code
 from .common import PlainTable, byte_size, line, once_per_distinct_dim, sizes, verify_document, verify_lines
 
 if TYPE_CHECKING:
@@ -136,8 +136,28 @@ def _formula(layer: Layer, i: int, n: int, out: int) -> str:
 
 
 def keep_size_lines(layer: Layer) -> list[str]:
-    """Which padding keeps every input size (stride 1 only), per distinct dimension."""
+    """Which padding keeps every input size (stride 1 only), or for a transposed convolution which scales
+    every input size by its stride; per distinct dimension."""
+    if layer.op == "conv_transpose":
+        return once_per_distinct_dim([_scale(layer, i) for i in range(layer.dims)])
     return once_per_distinct_dim([_keep_size(layer, i, p) for i, p in enumerate(size_keeping_padding(layer))])
+
+
+def _scale(layer: Layer, i: int) -> str:
+    """``out = (in - 1)*s - 2p + e + output_padding = s*in + (e + output_padding - s - 2p)``: exactly
+    ``s*in`` for every input when ``e + output_padding = s + 2p``."""
+    s, e, p, extra = layer.stride[i], layer.effective_kernel_size[i], layer.pads[i][0], layer.output_padding[i]
+    offset = e + extra - s - 2 * p
+    if offset == 0:
+        return f"out = {s} x in for every input size (effective kernel + output_padding = stride + 2*padding)"
+    sign = "+" if offset > 0 else "-"
+    text = f"out = {s} x in {sign} {abs(offset)} for every input size"
+    wanted = e + extra - s
+    if wanted >= 0 and wanted % 2 == 0:
+        text += f"; padding {wanted // 2} would give {s} x in"
+    elif wanted >= -1 and (e + 1 - s) % 2 == 0 and max(s, layer.dilation[i]) > 1:
+        text += f"; padding {(e + 1 - s) // 2} with output_padding 1 would give {s} x in"
+    return text
 
 
 def _keep_size(layer: Layer, i: int, pad: int | None) -> str:
@@ -193,7 +213,7 @@ def out_document(report: OutReport) -> dict[str, Any]:
         doc["convention"] = layer.convention
     if layer.padding_mode != "zeros":
         doc["padding_mode"] = layer.padding_mode
-    if layer.pads_first:
+    if pad_code(layer, report.in_size) is not None:
         doc["pad"] = list(pad_tuple(layer.pads_on(report.in_size)))
     if report.output_size is not None:
         doc["output_size"] = list(report.output_size)

@@ -43,7 +43,8 @@ def rf_view(report: RfReport) -> Group:
     if field.varies:
         parts.append(line("* transposed convolutions: the receptive field differs between output positions; the "
                           "largest is shown (exact), jump and start are the average placement", "dim"))
-    parts += coverage_lines(report.coverage)
+    if field.rejected is None:  # the holes of a stack torch stops would describe layers it never reaches
+        parts += coverage_lines(report.coverage)
     if report.costs:
         parts.append(line(f"parameters {report.params:,}, MACs {report.macs:,} for one forward pass of the batch (fvcore's "
                           f"count; FLOPs = 2 x MACs), output {sizes(report.costs[-1].out_shape)} "
