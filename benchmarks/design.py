@@ -1,6 +1,6 @@
 """Speed of the exact dilation-schedule search (``convcalc design``).
 
-Target: ``design --rf 1000 -k 3`` and ``design --layers 8 --map 65`` each under 0.5 s of compute
+Target: ``design --rf 1000 -k 3`` and ``design --depth 8 --map 65`` each under 0.5 s of compute
 (process time of the search, median), plus harder cases (HDC, caps, long stacks) beside them, and the
 whole command's wall time against ``python -c "import typer, rich.console"`` as a ratio.
 
@@ -21,12 +21,12 @@ from convcalc.design import design
 TARGET_SECONDS = 0.5
 CASES = {
     "--rf 1000 -k 3": dict(kernel_size=3, target_rf=1000),
-    "--layers 8 --map 65": dict(kernel_size=3, layers=8, map_size=65),
+    "--depth 8 --map 65": dict(kernel_size=3, depth=8, map_size=65),
     "--rf 1000 -k 3 --hdc": dict(kernel_size=3, target_rf=1000, hdc_rule=True),
     "--rf 10000 -k 2 --max-rate 64": dict(kernel_size=2, target_rf=10_000, max_rate=64),
-    "--layers 16 -k 5 --hdc": dict(kernel_size=5, layers=16, hdc_rule=True),
+    "--depth 16 -k 5 --hdc": dict(kernel_size=5, depth=16, hdc_rule=True),
     "--rf 10**8 -k 3 --top 1000": dict(kernel_size=3, target_rf=10**8, top=1000),
-    "--layers 24 -k 3 --hdc --max-rate 500": dict(kernel_size=3, layers=24, hdc_rule=True, max_rate=500),
+    "--depth 24 -k 3 --hdc --max-rate 500": dict(kernel_size=3, depth=24, hdc_rule=True, max_rate=500),
 }
 
 

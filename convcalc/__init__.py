@@ -14,7 +14,7 @@ from .errors import ConvcalcError, ShapeError, SpecError
 from .gridding import gridding
 from .layer import Layer, output_size
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ConvcalcError", "Layer", "ShapeError", "SpecError", "__version__", "gridding", "output_size",
            "parse_layers", "receptive_field"]

@@ -21,73 +21,70 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 from .errors import ConvcalcError, ShapeError, SpecError
 from .layer import Layer, resolve_dims
-from .receptive import StackField, receptive_field
+from .padding import CONVENTION_NAMES
+from .receptive import receptive_field
 from .spec import parse_layers, parse_shape, parse_size
+from .checkresult import Check, CheckResult, ModelSpec, difference, format_value
+
+__all__ = ["Check", "CheckResult", "ModelSpec", "difference", "format_value", "load_checks", "parse_checks",
+           "run_check", "run_checks"]
 
 KEYS = ("name", "in", "layers", "convention", "out", "rf", "jump", "no_gridding")
 FILE_KEYS = ("check", "convention")  # a file-level convention is every check's default
 EXPECTATIONS = ("out", "rf", "jump", "no_gridding")
 
 
-@dataclass(frozen=True)
-class Check:
-    """One ``[[check]]`` entry, its values parsed: sizes as per-dimension tuples or scalars."""
+def find_pyproject(start: str = ".") -> str | None:
+    """The nearest ``pyproject.toml`` at or above ``start`` (as pip and pytest look for a project's
+    root), or None."""
+    import os
 
-    index: int
-    name: str
-    layers: str
-    in_size: int | tuple[int, ...] | None
-    expected: dict[str, Any]
-    stack: tuple[Layer, ...] = field(default=(), compare=False, repr=False)
-    file: str | None = field(default=None, compare=False)
-    line: int | None = field(default=None, compare=False)  # of its [[check]] header
-    key_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
-    model: ModelSpec | None = None  # a check of a real model instead of layers
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a model check loads and where it looks: ``model``, ``input``, ``kwargs`` and ``node``."""
-
-    target: str
-    input_shape: tuple[int, ...]
-    kwargs: str = "{}"  # JSON, so that specs compare and hash
-    node: str | None = None
-    sizes_range: tuple[int, int] = (1, 512)  # the sweep a ``sizes`` expectation describes
+    here = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(here, "pyproject.toml")
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """What one check found: per expectation the expected and the actual value, and why it failed."""
+def configured_check_files(pyproject: str) -> list[str]:
+    """The files ``[tool.convcalc] check-files`` lists in ``pyproject`` (paths or glob patterns from its
+    folder), in order, each once; ConvcalcError where it lists none, or a pattern matches no file."""
+    import glob
+    import os
+    import tomllib
 
-    check: Check
-    ok: bool
-    expected: dict[str, Any]
-    actual: dict[str, Any]
-    message: str
-    field: StackField | None = field(default=None, compare=False)
-    error: bool = False  # the check could not be computed (too large, too wide): an error, not a failure
-    failed_keys: tuple[str, ...] = ()
-
-    @property
-    def line(self) -> int | None:
-        """The line to point at: the first failing key's, else the check's header."""
-        for key in self.failed_keys:
-            if key in self.check.key_lines:
-                return self.check.key_lines[key]
-        return self.check.line
-
-    @property
-    def where(self) -> str:
-        """``FILE:LINE`` (or as much of it as is known)."""
-        file = self.check.file or "the check file"
-        return f"{file}:{self.line}" if self.line is not None else file
+    try:
+        with open(pyproject, "rb") as handle:
+            settings = tomllib.load(handle).get("tool", {}).get("convcalc", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ConvcalcError(f"{pyproject} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConvcalcError(f"cannot read {pyproject}: {exc.strerror or exc}") from None
+    patterns = settings.get("check-files") if isinstance(settings, dict) else None
+    if not patterns:
+        raise ConvcalcError(f"no check file given, and {pyproject} lists none: give FILE..., or add "
+                            f"check-files = [\"shapes.convcalc.toml\"] under [tool.convcalc]")
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        raise ConvcalcError(f"{pyproject}: [tool.convcalc] check-files must be a list of paths or glob patterns, "
+                            f"got {patterns!r}")
+    root = os.path.dirname(os.path.abspath(pyproject))
+    files: list[str] = []
+    for pattern in patterns:
+        matched = sorted(glob.glob(os.path.join(root, pattern), recursive=True))
+        if not matched:
+            raise ConvcalcError(f"{pyproject}: check-files pattern {pattern!r} matches no file")
+        files += [os.path.relpath(path) for path in matched if os.path.relpath(path) not in files]
+    return files
 
 
 MAX_FILE_BYTES = 32 * 2**20
@@ -187,9 +184,10 @@ def parse_checks(document: dict[str, Any], source: str = "the check file",
 
 
 def _convention(value: Any, where: str) -> str:
-    if value not in ("torch", "tf"):
-        raise ConvcalcError(f"{where}: key 'convention' must be \"torch\" or \"tf\", got {value!r}")
-    return value
+    if not isinstance(value, str) or value.strip().lower() not in CONVENTION_NAMES:
+        raise ConvcalcError(f"{where}: key 'convention' must be \"torch\" or \"tf\" (also \"tensorflow\", "
+                            f"\"keras\" or \"jax\"), got {value!r}")
+    return CONVENTION_NAMES[value.strip().lower()]
 
 
 def _check(index: int, entry: dict[str, Any], default_convention: str = "torch", file: str | None = None,
@@ -208,11 +206,11 @@ def _parsed_check(index: int, entry: dict[str, Any], default_convention: str,
     if not name.isprintable() and any(ord(ch) < 32 or ord(ch) == 127 for ch in name):  # terminals, JUnit XML
         raise ConvcalcError(f"{where}: key 'name' must not contain control characters, got {name!r}")
     where = f"check {name!r} (#{index})"
+    for key in entry:
+        if key not in (MODEL_KEYS if "model" in entry else KEYS):
+            raise ConvcalcError(_unknown_key(key, where, "model" in entry, where_in_file))
     if "model" in entry:
         return replace(_model_check(index, name, entry, where), **where_in_file)
-    for key in entry:
-        if key not in KEYS:
-            raise ConvcalcError(f"{where}: unknown key {key!r} (expected one of {', '.join(KEYS)})")
     if "layers" not in entry:
         raise ConvcalcError(f"{where}: key 'layers' is missing (the stack to check, e.g. \"3x3d2p2\")")
     if not isinstance(entry["layers"], str):
@@ -241,6 +239,21 @@ MODEL_KEYS = ("name", "model", "input", "kwargs", "node", "shape", "rf", "jump",
               "sizes_range")
 
 
+def _unknown_key(key: str, where: str, model: bool, where_in_file: dict[str, Any]) -> str:
+    """``FILE:LINE: check 'x' (#1): unknown key 'rff'; did you mean 'rf'? ...``, with every key either
+    kind of check takes."""
+    import difflib
+
+    line = where_in_file["key_lines"].get(key)
+    place = f"{where_in_file['file']}:{line}: " if where_in_file["file"] and line else ""
+    close = difflib.get_close_matches(key, MODEL_KEYS if model else KEYS, n=1) or \
+        difflib.get_close_matches(key, KEYS + MODEL_KEYS, n=1)
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    kind = "a check of a model" if model else "a check of layers"
+    return (f"{place}{where}: unknown key {key!r} for {kind}{guess} (a check of layers takes "
+            f"{', '.join(KEYS)}; a check of a model takes {', '.join(MODEL_KEYS)})")
+
+
 def _model_check(index: int, name: str, entry: dict[str, Any], where: str) -> Check:
     """A check of a real model: ``model`` (as ``convcalc inspect`` takes it), ``input`` (N x C x spatial),
     optional ``kwargs`` and ``node`` (default: the output); expects ``shape``, ``rf``, ``jump``,
@@ -249,10 +262,6 @@ def _model_check(index: int, name: str, entry: dict[str, Any], where: str) -> Ch
     "multiples of 16 from 16"; see ``inspect --sizes``)."""
     import json
 
-    for key in entry:
-        if key not in MODEL_KEYS:
-            raise ConvcalcError(f"{where}: unknown key {key!r} for a model check (expected one of "
-                                f"{', '.join(MODEL_KEYS)})")
     for key in ("model", "input"):
         if not isinstance(entry.get(key), str):
             example = '"pkg.models:Net"' if key == "model" else '"1x3x224x224"'
@@ -293,7 +302,7 @@ def _model_check(index: int, name: str, entry: dict[str, Any], where: str) -> Ch
         if "sizes" not in entry or not isinstance(entry["sizes_range"], str):
             raise ConvcalcError(f"{where}: key 'sizes_range' is a range such as \"1..512\" for a 'sizes' "
                                 f"expectation")
-        sizes_range = parse_range(entry["sizes_range"], f"{where}: key 'sizes_range'", MAX_MODEL_SIZES)
+        sizes_range = parse_range(entry["sizes_range"], limit=MAX_MODEL_SIZES, label=f"{where}: key 'sizes_range'")
     if not expected:
         raise ConvcalcError(f"{where}: expects nothing: give at least one of shape, rf, jump, params, macs, sizes")
     spec = ModelSpec(entry["model"], shape, json.dumps(kwargs, sort_keys=True), node, sizes_range)
@@ -402,22 +411,3 @@ def _per_dim(value: Any, dims: int) -> Any:
     if isinstance(value, bool):
         return value
     return tuple(value) if isinstance(value, tuple) else (value,) * dims
-
-
-def difference(key: str, expected: Any, actual: Any, stack: StackField | None = None) -> str:
-    """Why an expectation failed: ``out: expected 256x256, got 254x254``."""
-    if key == "no_gridding" and stack is not None:
-        holes = ", ".join(str(c.holes) for c in stack.coverage)
-        return f"no_gridding: expected no holes, found {holes} holes per dimension in the field"
-    return f"{key}: expected {format_value(expected)}, got {format_value(actual)}"
-
-
-def format_value(value: Any) -> str:
-    """``(256, 256)`` -> ``256x256``; fractions as ``1/2``; booleans as true/false."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return "x".join(format_value(v) for v in value)
-    if value is None:
-        return "-"
-    return str(value)

@@ -95,15 +95,16 @@ class Design:
         return bool(self.schedules)
 
 
-def design(kernel_size: int = 3, target_rf: int | None = None, layers: int | None = None,
+def design(kernel_size: int = 3, target_rf: int | None = None, depth: int | None = None,
            map_size: int | None = None, max_rate: int | None = None, hdc_rule: bool = False,
            top: int = 10, budget: int = SEARCH_BUDGET) -> Design:
-    """The schedules of fewest layers (or exactly ``layers``) whose field is at least ``target_rf``,
-    best first; without ``target_rf``, those reaching the largest field ``layers`` layers can cover.
+    """The schedules of fewest layers (or exactly ``depth``) whose field is at least ``target_rf``,
+    best first; without ``target_rf``, those reaching the largest field ``depth`` layers can cover.
 
     Every rate is at most ``max_rate`` and, with a ``map_size`` M, below M (a rate >= M leaves only
     the centre tap on the map: DeepLabv3, section 3.3); ``hdc_rule`` also asks for HDC's M_2 <= k.
     """
+    layers = depth
     _check(kernel_size, target_rf, layers, map_size, max_rate, top)
     cap = min(max_rate or MAX_RATE, map_size - 1 if map_size else MAX_RATE)
     search = _Search(kernel_size, cap, hdc_rule, budget)
@@ -149,13 +150,13 @@ def _check(kernel_size: int, target_rf: int | None, layers: int | None, map_size
 
     integer("kernel_size", kernel_size, 2, MAX_KERNEL)
     integer("target_rf", target_rf, 1, MAX_TARGET)
-    integer("layers", layers, 1, MAX_LAYERS)
+    integer("depth", layers, 1, MAX_LAYERS)
     integer("map_size", map_size, 2, MAX_RATE + 1)
     integer("max_rate", max_rate, 1, MAX_RATE)
     integer("top", top, 1, MAX_TOP)
     if target_rf is None and layers is None:
-        raise ConvcalcError("give {target_rf} (the field to reach), {layers} (the number of layers), or both",
-                            parameters=("target_rf", "layers"))
+        raise ConvcalcError("give {target_rf} (the field to reach), {depth} (the number of layers), or both",
+                            parameters=("target_rf", "depth"))
 
 
 class _Search:

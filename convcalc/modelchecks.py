@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .checks import Check, CheckResult, difference
+from .checkresult import Check, CheckResult, difference
 from .errors import ConvcalcError
 
 _TRACED: dict[tuple[str, str, tuple[int, ...]], Any] = {}
@@ -48,9 +48,11 @@ def _value(key: str, model: Any, inspection: Any, node: Any, spec: Any) -> Any:
     if key in ("rf", "jump"):
         return field_values(node.fields, key)
     if key == "params":
-        return inspection.totals().params
+        return inspection.params
     if key == "macs":
-        return inspection.totals().macs.aten
+        from .graph.costs import inspection_totals
+
+        return inspection_totals(inspection).macs.aten
     return _sizes_rule(model, spec)
 
 

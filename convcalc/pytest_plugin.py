@@ -8,13 +8,12 @@ Nothing happens in a project without such files; the plugin imports neither torc
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .checks import Check, CheckResult, load_checks, run_check
+from .checks import Check, CheckResult, configured_check_files, load_checks, run_check
 from .errors import ConvcalcError
 
 
@@ -32,14 +31,10 @@ def _listed(config: pytest.Config) -> set[Path]:
     listed: set[Path] = set()
     pyproject = Path(config.rootpath) / "pyproject.toml"
     if pyproject.is_file():
-        import tomllib
-
         try:
-            settings = tomllib.loads(pyproject.read_text()).get("tool", {}).get("convcalc", {})
-        except tomllib.TOMLDecodeError:
-            settings = {}
-        for pattern in settings.get("check-files", []):
-            listed.update(path.resolve() for path in Path(config.rootpath).glob(pattern))
+            listed = {Path(path).resolve() for path in configured_check_files(str(pyproject))}
+        except ConvcalcError:  # none listed, or a pattern that matches nothing: nothing to collect from it
+            listed = set()
     config._convcalc_check_files = listed  # type: ignore[attr-defined]
     return listed
 
@@ -89,12 +84,8 @@ class CheckItem(pytest.Item):
 
 def _table(result: CheckResult) -> str:
     """The check's row as ``convcalc check`` prints it, as plain text."""
-    from rich.console import Console
-
     from .reports import CheckReport
     from .render.check import check_table
+    from .render.common import plain_text
 
-    buffer = io.StringIO()
-    Console(file=buffer, width=200, color_system=None).print(check_table(CheckReport(str(result.check.file),
-                                                                                     (result,))))
-    return buffer.getvalue()
+    return plain_text(check_table(CheckReport(str(result.check.file), (result,))))

@@ -68,19 +68,26 @@ class SizeSweep:
         return size_rule(self.wanted, self.low, self.high)
 
 
-def parse_range(text: str, name: str = "--range", limit: int = MAX_STACK_SIZES) -> tuple[int, int]:
-    """``A..B`` (inclusive; ``A-B`` too), at least 1, at most ``limit`` sizes."""
+def parse_range(text: str, parameter: str = "size_range", limit: int = MAX_STACK_SIZES,
+                label: str | None = None) -> tuple[int, int]:
+    """``A..B`` (inclusive; ``A-B`` too), at least 1, at most ``limit`` sizes. Errors name ``parameter``
+    (each front end words it: the CLI as its flag), or ``label`` where the text is not a parameter."""
+    def error(message: str) -> ConvcalcError:
+        if label is not None:
+            return ConvcalcError(f"{label} {text!r}{message}")
+        return ConvcalcError(f"{{{parameter}}} {text!r}{message}", parameters=(parameter,))
+
     separator = ".." if ".." in text else "-" if "-" in text.strip()[1:] else None
     parts = text.split(separator, 1) if separator else []
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ConvcalcError(f"{name} {text!r}: expected a range of sizes such as 1..512")
+        raise error(": expected a range of sizes such as 1..512")
     low, high = (int(p) for p in parts)
     if low < 1 or high < low:
-        raise ConvcalcError(f"{name} {text!r}: expected 1 <= A <= B in A..B")
+        raise error(": expected 1 <= A <= B in A..B")
     if high > MAX_SIZE:
-        raise ConvcalcError(f"{name} {text!r}: sizes go up to {MAX_SIZE:,} here")
+        raise error(f": sizes go up to {MAX_SIZE:,} here")
     if high - low + 1 > limit:
-        raise ConvcalcError(f"{name} {text!r} holds {high - low + 1:,} sizes; at most {limit:,} per run")
+        raise error(f" holds {high - low + 1:,} sizes; at most {limit:,} per run")
     return low, high
 
 
@@ -92,7 +99,7 @@ def stack_sizes(layers: Sequence[Layer], low: int, high: int, dims: int, same_si
     if (high - low + 1) * max(len(layers), 1) * distinct > MAX_STACK_WORK:
         raise ConvcalcError(f"{high - low + 1:,} sizes through {len(layers):,} layers"
                             f"{'' if alike else f' in {dims} different dimensions'} is beyond {MAX_STACK_WORK:,} "
-                            f"layer evaluations; narrow --range")
+                            f"layer evaluations; narrow {{size_range}}", parameters=("size_range",))
     for index, layer in enumerate(layers):
         try:
             layer.check()

@@ -86,15 +86,10 @@ def _fmt(values: Sequence[object] | None) -> str:
 
 def _report(message: str, field: StackField) -> str:
     """The message, then the per-layer table as plain text."""
-    from io import StringIO
-
-    from rich.console import Console
-
+    from .render.common import plain_text
     from .render.rf import rf_table
 
-    buffer = StringIO()
-    Console(file=buffer, width=120, color_system=None, legacy_windows=False).print(rf_table(field))
-    return f"{message}\n{buffer.getvalue()}"
+    return f"{message}\n{plain_text(rf_table(field))}"
 
 
 def assert_model(model: Any, input: Size, node: str | None = None, *, shape: Size | None = None,

@@ -10,7 +10,7 @@ import pytest
 from convcalc import ConvcalcError, SpecError
 from convcalc.checks import load_checks, parse_checks, run_check, run_checks
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "shapes.toml"
+EXAMPLE = Path(__file__).parent.parent / "examples" / "shapes.convcalc.toml"
 
 
 def checks_of(text: str, tmp_path: Path):
@@ -67,7 +67,9 @@ def test_a_stack_pytorch_rejects_fails_the_check(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("[[check]]\nname = 'a'\nlayers = '3'\nrf = 3\noutt = 3\n",
-     "check 'a' (#1): unknown key 'outt' (expected one of name, in, layers, convention, out, rf, jump, no_gridding)"),
+     "FILE:5: check 'a' (#1): unknown key 'outt' for a check of layers; did you mean 'out'? (a check of layers "
+     "takes name, in, layers, convention, out, rf, jump, no_gridding; a check of a model takes name, model, input, "
+     "kwargs, node, shape, rf, jump, params, macs, sizes, sizes_range)"),
     ("[[check]]\nname = 'a'\nrf = 3\n", "check 'a' (#1): key 'layers' is missing"),
     ("[[check]]\nname = 'a'\nlayers = 3\nrf = 3\n", "check 'a' (#1): key 'layers' must be a string"),
     ("[[check]]\nname = 'a'\nlayers = '3'\n", "check 'a' (#1): expects nothing"),
@@ -85,12 +87,13 @@ def test_a_stack_pytorch_rejects_fails_the_check(tmp_path):
     ("", "expected one or more [[check]] tables"),
     ("[[check]]\nname = 'a'\nlayers = '3x3'\nin = '8x8x8'\nrf = 3\n",
      "check 'a' (#1), key 'layers': kernel_size has 2 dimensions where the stack has 3"),
-    ("[[check]]\nname = 'a'\nlayers = '3x3'\nin = '8x8'\nrf = [3, 3, 3]\n", "check 'a' (#1)"),
+    ("[[check]]\nname = 'a'\nlayers = '3x3'\nin = '8x8'\nrf = [3, 3, 3]\n",
+     "check 'a' (#1), key 'layers': per-dimension values disagree on the number of dimensions: in has 2, rf has 3"),
 ])
 def test_wrong_files_name_the_check_and_the_key(text, message, tmp_path):
     with pytest.raises(ConvcalcError) as info:
         checks_of(text, tmp_path)
-    assert message in str(info.value)
+    assert message.replace("FILE", str(tmp_path / "shapes.toml")) in str(info.value)
 
 
 def test_bad_layer_specs_keep_their_caret(tmp_path):
@@ -123,8 +126,10 @@ def test_convention_per_file_and_per_check():
     results = run_checks(parse_checks(document))
     assert [r.ok for r in results] == [True, True, False]
     assert results[2].message.endswith("depends on the input size: give key 'in'")
-    with pytest.raises(ConvcalcError, match="key 'convention' must be \"torch\" or \"tf\", got 'keras'"):
-        parse_checks({"convention": "keras", "check": [{"layers": "3", "rf": 3}]})
+    with pytest.raises(ConvcalcError, match="key 'convention' must be \"torch\" or \"tf\" .*, got 'caffe'"):
+        parse_checks({"convention": "caffe", "check": [{"layers": "3", "rf": 3}]})
+    [keras] = parse_checks({"convention": "Keras", "check": [{"layers": "3s2psame", "in": 9, "out": 5}]})
+    assert keras.stack[0].convention == "tf"  # Keras and JAX name TensorFlow's SAME too
     with pytest.raises(ConvcalcError, match="padding 'same' is supported by conv only, not max"):
         parse_checks({"check": [{"layers": "max3s2psame", "in": 8, "out": 4}]})
 

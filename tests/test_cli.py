@@ -17,7 +17,7 @@ from convcalc import __version__
 from convcalc.cli import app
 
 runner = CliRunner()
-EXAMPLE_FILE = str(Path(__file__).parent.parent / "examples" / "shapes.toml")
+EXAMPLE_FILE = str(Path(__file__).parent.parent / "examples" / "shapes.convcalc.toml")
 
 OUT_KEYS = {"schema", "op", "dims", "in", "kernel_size", "effective_kernel_size", "stride", "padding",
             "dilation", "output_padding", "ceil_mode", "out"}
@@ -327,7 +327,7 @@ def test_calculator_path_imports_neither_torch_nor_numpy():
             "             ['solve', '--in', '224', '--out', '112'], ['solve', '--in', '7', '--out', '14', '--json'],\n"
             "             ['sizes', '--layers', '3x3p1,max2', '--range', '1..64', '--same-size', '--json'],\n"
             "             ['sizes', '--layers', '3x3p1,max2', '--range', '1..64'],\n"
-            "             ['check', 'examples/shapes.toml', '--json']):\n"
+            "             ['check', 'examples/shapes.convcalc.toml', '--json']):\n"
             "    CliRunner().invoke(app, args)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy')))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -550,7 +550,7 @@ def test_gridding_without_a_possible_repair_says_why():
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["0,1"], ["rate 1 must be an integer from 1 to 1,000,000, got 0"]),
+    (["0,1"], ["the first rate must be an integer from 1 to 1,000,000, got 0"]),
     (["1,-2"], ["RATES: negative numbers are not allowed"]),
     (["1.5"], ["RATES: expected a whole number, got '1.5'"]),
     ([""], ["RATES: no rates given"]),
@@ -611,10 +611,12 @@ def test_aspp_verify():
 
 @pytest.mark.parametrize("args, needles", [
     (["--in", "65", "--rates", "6", "-k", "4"], ["odd kernels"]),
-    (["--in", "65", "--rates", "0"], ["rate 1 must be an integer"]),
+    (["--in", "65", "--rates", "0"], ["the first rate must be an integer"]),
     (["--in", "0", "--rates", "6"], ["must be positive"]),
-    (["--in", "65"], ["Missing option '--rates'"]),
+    (["--in", "65"], ["no rates given: give the branches' rates, e.g. convcalc aspp --in 65 6,12,18"]),
     (["--in", "65", "--rates", "a"], ["--rates: expected a number"]),
+    (["--in", "65", "6,a"], ["RATES: expected a number"]),
+    (["--in", "65", "6", "--rates", "6"], ["rates given twice: 6 and --rates 6: give one"]),
 ])
 def test_aspp_bad_input(args, needles):
     assert_one_error_line(invoke("aspp", *args), *needles)
@@ -1001,7 +1003,7 @@ def test_a_narrow_terminal_gets_names_and_numbers_whole():
     name = "stage [4] (a [/] b)"
     results = tuple(run_checks(parse_checks({"check": [{"name": name, "layers": "3x3", "rf": 2049004}]})))
     buffer = StringIO()
-    print_view(check_view(CheckReport("shapes.toml", results)), Console(file=buffer, width=30, force_terminal=True,
+    print_view(check_view(CheckReport("shapes.convcalc.toml", results)), Console(file=buffer, width=30, force_terminal=True,
                                                                        color_system=None))
     text = buffer.getvalue()
     assert f"│ {name} │" in text and "│ rf 2049004 " in text and "expected" in text

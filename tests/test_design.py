@@ -130,10 +130,10 @@ def test_none_within_the_layer_limit():
 
 
 @pytest.mark.parametrize("kwargs, needle", [
-    ({"kernel_size": 1, "layers": 3}, "kernel_size must be an integer from 2"),
-    ({"layers": 0}, "layers must be an integer from 1"),
+    ({"kernel_size": 1, "depth": 3}, "kernel_size must be an integer from 2"),
+    ({"depth": 0}, "depth must be an integer from 1"),
     ({"target_rf": 0}, "target_rf must be an integer from 1"),
-    ({"layers": 3, "map_size": 1}, "map_size must be an integer from 2"),
+    ({"depth": 3, "map_size": 1}, "map_size must be an integer from 2"),
     ({}, "give target_rf"),
 ])
 def test_bad_arguments(kwargs, needle):

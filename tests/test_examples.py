@@ -19,16 +19,25 @@ from convcalc.cli.typer_app import COMMANDS
 ROOT = Path(__file__).parent.parent
 
 
+def help_lines(command: str) -> list[str]:
+    """The example lines of a command's --help as written, comments included, markup removed."""
+    module = importlib.import_module(f"convcalc.cli.{command}")
+    text = getattr(module, f"{command.upper()}_EXAMPLES")
+    lines = []
+    for paragraph in text.split("\n\n"):
+        if paragraph.lstrip().startswith("convcalc "):
+            lines += [re.sub(r"\[/?dim\]", "", line).replace("\\[", "[") for line in paragraph.splitlines()]
+    return lines
+
+
 def help_examples() -> list[str]:
     examples = []
     for command in COMMANDS:
-        module = importlib.import_module(f"convcalc.cli.{command}")
-        text = getattr(module, f"{command.upper()}_EXAMPLES")
-        text = text.replace("\\\n", " ")
-        for line in text.splitlines():
-            line = re.sub(r"\[dim\].*?\[/dim\]", "", line).strip()
+        joined = "\n".join(help_lines(command)).replace("\\\n", " ")
+        for line in joined.splitlines():
+            line = line.split("   #")[0].strip()
             if line.startswith("convcalc "):
-                examples.append(line)
+                examples.append(" ".join(line.split()))
     return examples
 
 
@@ -39,7 +48,7 @@ def readme_examples() -> list[str]:
 
 
 EXAMPLES = sorted(set(help_examples())) + sorted(set(readme_examples()) - set(help_examples()))
-GRIDS = {"convcalc gridding 2,2,2", "convcalc gridding 1,2,9 --json"}  # examples that show gridding: exit 1
+GRIDS = {"convcalc gridding 2,2,2", "convcalc gridding 1 2 9 --json"}  # examples that show gridding: exit 1
 
 
 def test_examples_are_found():
@@ -53,11 +62,26 @@ def test_example_runs(command, tmp_path, monkeypatch):
     for word, module in needs.items():
         if any(word in a for a in args) and importlib.util.find_spec(module) is None:
             pytest.skip(f"needs {module}")
-    for name in ("shapes.toml",):  # check examples name the example file, as README's CI section does
+    for name in ("shapes.convcalc.toml",):  # check examples name the example file, as README's CI section does
         shutil.copy(ROOT / "examples" / name, tmp_path / name)
+    (tmp_path / "pyproject.toml").write_text('[tool.convcalc]\ncheck-files = ["*.convcalc.toml"]\n')
     monkeypatch.chdir(tmp_path)
     args = [str(ROOT / a) if a.startswith(("examples/", "tests/")) else a for a in args]
     result = CliRunner().invoke(app, args)
     expected = 1 if command in GRIDS else 0
     assert result.exit_code == expected, (command, result.output)
     assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_examples_fit_80_columns(command):
+    """In a real 80-column terminal every example line of --help is shown whole, its comment on the
+    same line: never broken in the middle of a command."""
+    from terminal import run_in_terminal
+
+    code, shown = run_in_terminal([command, "--help"], 80)
+    assert code == 0
+    shown = [line.strip() for line in shown]
+    wanted = [line.strip() for line in help_lines(command)]
+    assert wanted and [line for line in wanted if line not in shown] == []
+    assert max(map(len, shown)) <= 80

@@ -114,7 +114,7 @@ def test_a_model_that_fails_to_load_is_that_checks_error(tmp_path):
 
 def test_files_without_model_checks_import_no_torch():
     code = ("import sys\nfrom convcalc.checks import load_checks, run_checks\n"
-            "run_checks(load_checks('examples/shapes.toml'))\nprint('torch' in sys.modules)")
+            "run_checks(load_checks('examples/shapes.convcalc.toml'))\nprint('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).parent.parent)
     assert result.stdout.strip() == "False"
@@ -122,7 +122,7 @@ def test_files_without_model_checks_import_no_torch():
 
 @pytest.mark.parametrize("text, needle", [
     ('model = "m:N"\nrf = 3\n', "key 'input' must be a string"),
-    ('model = "m:N"\ninput = "1x3x8x8"\nlayers = "3"\nrf = 3\n', "unknown key 'layers' for a model check"),
+    ('model = "m:N"\ninput = "1x3x8x8"\nlayers = "3"\nrf = 3\n', "unknown key 'layers' for a check of a model"),
     ('model = "m:N"\ninput = "1x3x8x8"\n', "expects nothing"),
     ('model = "m:N"\ninput = "1x3x8x8"\nparams = -1\n', "key 'params' must be a count"),
     ('model = "m:N"\ninput = "1x3x8x8"\nsizes = 16\n', "key 'sizes' must be a rule"),

@@ -61,7 +61,7 @@ def test_pytest_example_is_the_file_in_the_repo():
 def test_example_check_file_is_shown_and_passes():
     shapes = (ROOT / "examples" / "shapes.toml").read_text()
     assert shapes in README
-    result = subprocess.run([sys.executable, "-m", "convcalc", "check", "examples/shapes.toml"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "convcalc", "check", "examples/shapes.convcalc.toml"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from convcalc.cli import app
 
 jsonschema = pytest.importorskip("jsonschema")
-EXAMPLE = str(Path(__file__).parent.parent / "examples" / "shapes.toml")
+EXAMPLE = str(Path(__file__).parent.parent / "examples" / "shapes.convcalc.toml")
 
 
 def schema(name: str) -> dict:

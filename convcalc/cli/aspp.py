@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
+from ..errors import ConvcalcError
 from ..reports import AsppReport
 from ..render.aspp import aspp_document, aspp_view
 from ..spec import parse_size
-from .typer_app import app, finish
-from .options import JsonOpt, SizeIn, TapsOpt, VerifyOpt, parse_rates
+from .typer_app import Command, app, examples, finish
+from .options import JsonOpt, SizeIn, TapsOpt, VerifyOpt, joined_rates, parse_rates
 
-ASPP_EXAMPLES = """\
-[b]Examples[/b]
+ASPP_EXAMPLES = examples(
+    ("convcalc aspp --in 33 6,12,18", "DeepLabv3 at output stride 16"),
+    ("convcalc aspp --in 65 12,24,36", "output stride 8: rates doubled"),
+    "convcalc aspp --in 33 --rates 6,12,18,36 --verify --json",
+    notes=("A 513x513 crop at output stride 16 gives (513-1)/16+1 = 33. A branch is degenerate when only "
+           "its centre tap lands on the map."),
+)
 
-  convcalc aspp --in 33 --rates 6,12,18        [dim]# DeepLabv3, 513 crop at output stride 16: (513-1)/16+1 = 33[/dim]
-
-  convcalc aspp --in 65x65 --rates 12,24,36    [dim]# output stride 8 (65x65): rates doubled[/dim]
-
-  convcalc aspp --in 33 --rates 6,12,18,36 --verify --json
-"""
-
-RatesOpt = Annotated[str, typer.Option("--rates", help="The branches' rates, e.g. 6,12,18.")]
+RatesArg = Annotated[Optional[list[str]], typer.Argument(metavar="RATES", show_default=False, help=(
+    "The branches' rates: 6,12,18 (or 6 12 18); --rates works too."))]
+RatesOpt = Annotated[Optional[str], typer.Option("--rates", help="The branches' rates, e.g. 6,12,18.",
+                                                 show_default=False)]
 
 
-@app.command(epilog=ASPP_EXAMPLES)
+@app.command(cls=Command, epilog=ASPP_EXAMPLES)
 def aspp(
     in_size: SizeIn,
-    rates: RatesOpt,
+    rate_words: RatesArg = None,
+    rates: RatesOpt = None,
     kernel_size: TapsOpt = 3,
     verify: VerifyOpt = False,
     json_: JsonOpt = False,
@@ -38,7 +41,11 @@ def aspp(
 
     size = parse_size(in_size, "--in")
     size = size if isinstance(size, tuple) else (size, size)
-    branches = branches_of(size, parse_rates(rates, "--rates"), kernel_size)
+    text, name = joined_rates(rate_words, rates)
+    if not text:
+        raise ConvcalcError(f"no rates given: give the branches' rates, e.g. convcalc aspp --in {in_size} 6,12,18 "
+                            f"(or --rates 6,12,18)")
+    branches = branches_of(size, parse_rates(text, name), kernel_size)
     counts = None
     if verify:
         from ..torchmeasure import count_valid_taps

@@ -12,32 +12,25 @@ import typer
 from ..reports import CheckReport
 from ..errors import ConvcalcError
 from ..render.check import check_document, check_view, github_annotations, junit_xml, print_line
-from .typer_app import Command, app, finish
+from .typer_app import Command, app, examples, finish
 from .options import JsonOpt, VerifyOpt, write_text
 
-CHECK_EXAMPLES = """\
-[b]Examples[/b]
+CHECK_EXAMPLES = examples(
+    "convcalc check shapes.convcalc.toml",
+    ("convcalc check", "the files pyproject.toml lists (check-files)"),
+    ("convcalc check shapes.convcalc.toml --junit-xml junit.xml", "CI reports"),
+    "convcalc check shapes.convcalc.toml --json --verify",
+    notes=("[b]A check file[/b] holds [\\[check]] tables with the keys name, in, layers, convention, out, "
+           "rf, jump, no_gridding (or model, input, shape, params, macs, ...):\n\n"
+           "  [\\[check]]\n  name = \"dilated 3x3 keeps size\"\n  in = \"256x256\"\n  layers = \"3x3d2p2\"\n"
+           "  out = \"256x256\"\n  rf = 5\n\n"
+           "With no FILE, the files \\[tool.convcalc] check-files lists in the nearest pyproject.toml. Exit 0 "
+           "when every check passes, 1 when one fails, 2 when the file itself is wrong."),
+)
 
-  convcalc check shapes.toml
-
-  convcalc check shapes.toml --junit-xml convcalc-junit.xml     [dim]# for CI test reports[/dim]
-
-  convcalc check shapes.toml --json --verify
-
-[b]A check file[/b] holds [\\[check]] tables with the keys name, in, layers, convention, out, rf, jump, no_gridding:
-
-  [\\[check]]
-  name = "dilated 3x3 keeps size"
-  in = "256x256"
-  layers = "3x3d2p2"
-  out = "256x256"
-  rf = 5
-
-Exit 0 when every check passes, 1 when one fails, 2 when the file itself is wrong.
-"""
-
-FilesArg = Annotated[list[str], typer.Argument(metavar="FILE...", help="TOML files of [\\[check]] tables.",
-                                               show_default=False)]
+FilesArg = Annotated[Optional[list[str]], typer.Argument(metavar="[FILE...]", show_default=False, help=(
+    "TOML files of [\\[check]] tables; a pyproject.toml stands for the files its \\[tool.convcalc] check-files "
+    "lists \\[default: those of the nearest pyproject.toml]."))]
 UpdateOpt = Annotated[bool, typer.Option(
     "--update", help="Rewrite failing expected values with the actual ones (comments and layout kept).")]
 FormatOpt = Annotated[Optional[str], typer.Option(
@@ -48,7 +41,7 @@ JunitOpt = Annotated[Optional[str], typer.Option("--junit-xml", help="Also write
 
 @app.command(cls=Command, epilog=CHECK_EXAMPLES)
 def check(
-    files: FilesArg,
+    files: FilesArg = None,
     verify: VerifyOpt = False,
     json_: JsonOpt = False,
     junit_xml_path: JunitOpt = None,
@@ -63,6 +56,7 @@ def check(
 
         import_torch()  # the install hint now, not a field "not measured" later
     github = _github(output_format)
+    files = check_files(files or [])
     gc.disable()  # a batch of small objects with no cycles to collect: 10,000 checks run ~20% faster
     try:
         results = tuple(result for file in files for result in run_checks(load_checks(file)))
@@ -90,6 +84,25 @@ def check(
         return finish(report, json_, check_document, check_view)
     finally:
         gc.enable()
+
+
+def check_files(given: list[str]) -> list[str]:
+    """The files to check: those given, a pyproject.toml replaced by the files it configures; with none
+    given, those the nearest pyproject.toml configures ([tool.convcalc] check-files)."""
+    from ..checks import configured_check_files, find_pyproject
+
+    if not given:
+        pyproject = find_pyproject()
+        if pyproject is None:
+            raise ConvcalcError("no check file given, and no pyproject.toml here or above to list some: give "
+                                "FILE..., or add check-files = [\"shapes.convcalc.toml\"] under [tool.convcalc] "
+                                "in pyproject.toml")
+        given = [pyproject]
+    files: list[str] = []
+    for name in given:
+        expanded = configured_check_files(name) if os.path.basename(name) == "pyproject.toml" else [name]
+        files += [f for f in expanded if f not in files]
+    return files
 
 
 def _github(choice: str | None) -> bool:

@@ -9,27 +9,20 @@ import typer
 from ..layer import Layer
 from ..reports import RatesReport
 from ..render.gridding import gridding_document, gridding_view
-from .typer_app import Command, app, finish
-from .options import JsonOpt, TapsOpt, VerifyOpt, parse_rates
+from .typer_app import Command, app, examples, finish
+from .options import JsonOpt, TapsOpt, VerifyOpt, joined_rates, parse_rates
 
-GRIDDING_EXAMPLES = """\
-[b]Examples[/b]
+GRIDDING_EXAMPLES = examples(
+    ("convcalc gridding 2,2,2", "grids: gcd 2, though HDC's M_2 = 2 <= 3"),
+    ("convcalc gridding 1,2,5", "covers every offset of its 17-wide field"),
+    ("convcalc gridding 1 2 9 --json", "holes, and M_2 = 5 > 3"),
+    "convcalc gridding 1,2,4,8,16,32,64,128,256,512 -k 2",
+    "convcalc gridding 2,2,2 --exit-zero --verify",
+    notes="Exit code 1 when the rates grid (as a linter does); --exit-zero keeps 0.",
+)
 
-  convcalc gridding 2,2,2            [dim]# grids: gcd 2, though HDC's M_2 = 2 <= 3[/dim]
-
-  convcalc gridding 1,2,5            [dim]# covers every offset of its 17-wide field[/dim]
-
-  convcalc gridding 1,2,9 --json     [dim]# holes, and M_2 = 5 > 3[/dim]
-
-  convcalc gridding 1,2,4,8,16,32,64,128,256,512 -k 2
-
-  convcalc gridding 2,2,2 --exit-zero --verify
-
-Exit code 1 when the rates grid (as a linter does); --exit-zero keeps 0.
-"""
-
-RatesArg = Annotated[str, typer.Argument(metavar="RATES", help="Dilation rates of the stacked layers, e.g. 2,2,2 or 1,2,5.",
-                                         show_default=False)]
+RatesArg = Annotated[list[str], typer.Argument(metavar="RATES", show_default=False, help=(
+    "Dilation rates of the stacked layers: 2,2,2 or 1,2,5 (or 1 2 5)."))]
 ExitZeroOpt = Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when the rates grid.")]
 
 
@@ -45,7 +38,7 @@ def gridding(
     from ..gridding import covered_runs
     from ..gridding import gridding as analyse
 
-    analysis = analyse(parse_rates(rates, "RATES"), kernel_size)
+    analysis = analyse(parse_rates(*joined_rates(rates)), kernel_size)
     measured = None
     if verify:
         from ..torchmeasure import measure_field

@@ -11,30 +11,28 @@ from ..reports import InspectReport, SizesReport
 from ..render.inspect import inspect_document, inspect_view
 from ..render.sizes import sizes_document, sizes_view
 from ..spec import parse_shape
-from .typer_app import Command, app, finish
+from .typer_app import Command, app, examples, finish
 from .options import JsonOpt, VerifyOpt, parse_kwargs
 
-INSPECT_EXAMPLES = """\
-[b]Examples[/b]
-
-  convcalc inspect torchvision.models:resnet50 --input 1x3x224x224
-
-  convcalc inspect torchvision.models.segmentation:deeplabv3_resnet50 --input 1x3x512x512 \\
-      --kwargs '{"weights": null, "weights_backbone": null}' --node backbone.layer4
-
-  convcalc inspect torch.nn:Conv2d --input "torch.Size([1, 3, 64, 64])" --all --json \\
-      --kwargs '{"in_channels": 3, "out_channels": 8, "kernel_size": 3, "dilation": 2}'
-
-  convcalc inspect torch.nn:MaxPool2d --input 1x1x32x32 --kwargs '{"kernel_size": 3, "stride": 2}' --verify
-
-  convcalc inspect tests/models.py:TinyUNet --input 1x1x32x32 --sizes 1..512     [dim]# multiples of 4 from 4[/dim]
-
-  convcalc inspect tests/models.py:LeNet --input 1x1x32x32 --sizes 1..256 --vary-dim 3
-
-A file works as well as a module: path/to/model.py:Net.
-
-Importing MODULE runs its code, as pytest and uvicorn do.
-"""
+INSPECT_EXAMPLES = examples(
+    "convcalc inspect torchvision.models:resnet50 --input 1x3x224x224",
+    ("convcalc inspect torchvision.models.segmentation:deeplabv3_resnet50 \\\n"
+     "    --input 1x3x512x512 --node backbone.layer4 \\\n"
+     "    --kwargs '{\"weights\": null, \"weights_backbone\": null}'"),
+    ("convcalc inspect torch.nn:Conv2d --input 1x3x64x64 --all --json \\\n"
+     "    --kwargs '{\"in_channels\": 3, \"out_channels\": 8, \"kernel_size\": 3}'"),
+    ("convcalc inspect torch.nn:MaxPool2d --input 1x1x32x32 --verify \\\n"
+     "    --kwargs '{\"kernel_size\": 3, \"stride\": 2}'"),
+    "convcalc inspect tests/models.py:TinyUNet --input 1x1x32x32 --sizes 1..512",
+    "convcalc inspect tests/models.py:LeNet --input 1x1x32x32 \\\n    --sizes 1..256 --vary-dim 3",
+    notes=("A file works as well as a module: path/to/model.py:Net. Importing MODULE runs its code, as "
+           "pytest and uvicorn do.\n\n"
+           "[b]MACs[/b] in three conventions, each equal to its tool's total: aten (torch.utils.flop_counter's "
+           "FLOPs / 2: convolutions, matrix products, attention), fvcore (FlopCountAnalysis: those plus "
+           "norms, upsampling, adaptive pooling; only ops the output uses) and torchinfo (summary's "
+           "total_mult_adds: per module call, each weight and bias element once per output position for "
+           "convolutions, once per sample otherwise)."),
+)
 
 TargetArg = Annotated[str, typer.Argument(metavar="MODULE:ATTR", show_default=False, help=(
     "A model: package.module:attribute or path/to/model.py:Name (an nn.Module, or a class or function "
@@ -68,6 +66,7 @@ def inspect(
     """Shapes, receptive fields, parameters and MACs of a real torch model, node by node through its traced
     graph; or, with --sizes, which input sizes it accepts."""
     from .. import graph
+    from ..graph.costs import inspection_totals
     from ..cost import element_size
 
     shape = parse_shape(input_shape, "--input")
@@ -85,7 +84,7 @@ def inspect(
     if verify:
         measurements = (graph.verify_nodes(inspection, [node]) if node is not None
                         else graph.verify_default(inspection))
-    report = InspectReport(inspection, nodes, inspection.totals(dtype.lower()), measurements)
+    report = InspectReport(inspection, nodes, inspection_totals(inspection, dtype.lower()), measurements)
     return finish(report, json_, inspect_document, inspect_view)
 
 
@@ -95,7 +94,7 @@ def _sweep(target: str, shape: tuple[int, ...], kwargs: dict | None, sizes: str,
     from ..graph.sizes import sweep_sizes
     from ..sizes import MAX_MODEL_SIZES, parse_range
 
-    low, high = parse_range(sizes, "--sizes", MAX_MODEL_SIZES)
+    low, high = parse_range(sizes, "sizes", MAX_MODEL_SIZES)
     if len(shape) < 3:
         raise ConvcalcError(f"--input has rank {len(shape)}: expected N x C and 1 to 3 spatial sizes")
     if vary_dim is not None and not 2 <= vary_dim < len(shape):

@@ -12,7 +12,7 @@ import typer
 
 from ..errors import ConvcalcError
 from ..layer import Layer, resolve_dims
-from ..padding import PADDING_STRINGS
+from ..padding import PADDING_STRINGS, convention_named
 from ..spec import parse_shape, parse_size
 
 OPS = {"conv": "conv", "tconv": "conv_transpose", "conv_transpose": "conv_transpose",
@@ -45,7 +45,17 @@ VerifyOpt = Annotated[bool, typer.Option("--verify", help="Check the answer with
 DeviceOpt = Annotated[str, typer.Option("--device", help="Device for --verify: cpu or cuda.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document and nothing else.")]
 ConventionOpt = Annotated[str, typer.Option(
-    "--convention", help="torch, or tf: 'same' is TensorFlow/Keras/JAX 'SAME' (any stride, pools too).")]
+    "--convention", help="torch, or tf (also tensorflow, keras, jax): 'same' is TensorFlow's 'SAME' (any "
+                         "stride, pools too).")]
+
+
+def parse_convention(text: str) -> str:
+    """``--convention``: torch, or tf under any of its names (tensorflow, keras, jax)."""
+    try:
+        return convention_named(text)
+    except ConvcalcError:
+        raise ConvcalcError(f"unknown --convention {text!r}: expected torch, or tf (also tensorflow, keras or "
+                            f"jax: they share TensorFlow's SAME)") from None
 
 
 def layer_from_options(in_value: int | tuple[int, ...], kernel: str, stride: str | None, padding: str,
@@ -65,7 +75,7 @@ def layer_from_options(in_value: int | tuple[int, ...], kernel: str, stride: str
     n = resolve_dims(values, dims)
     layer = Layer.build(values["kernel_size"], values["stride"], values["padding"], values["dilation"],
                         op=OPS[op.lower()], output_padding=values["output_padding"], ceil_mode=ceil, dims=n,
-                        padding_mode=padding_mode, convention=convention)
+                        padding_mode=padding_mode, convention=parse_convention(convention))
     return layer, in_value if isinstance(in_value, tuple) else (in_value,) * n
 
 
@@ -135,6 +145,17 @@ def parse_rates(text: str, name: str) -> tuple[int, ...]:
         raise ConvcalcError(f"{name}: no rates given: expected a list such as 1,2,5")
     value = parse_size(text, name)
     return value if isinstance(value, tuple) else (value,)
+
+
+def joined_rates(values: list[str] | None, option: str | None = None) -> tuple[str, str]:
+    """Rates given as words (``1 2 5``, ``1, 2, 5``, ``1,2,5``) or as ``--rates``' value, as one list,
+    and the name to give it in a message (``RATES`` or ``--rates``)."""
+    words = [part for value in (values or []) for part in [value.strip().strip(",").strip()] if part]
+    if option is not None:
+        if words:
+            raise ConvcalcError(f"rates given twice: {' '.join(values or [])} and --rates {option}: give one")
+        return option, "--rates"
+    return ",".join(words), "RATES"
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:

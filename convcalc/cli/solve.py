@@ -11,22 +11,16 @@ from ..reports import SolveReport
 from ..render.solve import solve_document, solve_view
 from ..solve import Bounds
 from ..solve import solve as search
-from .options import OPS, ConventionOpt, DimsOpt, JsonOpt, per_dim_values
-from .typer_app import app, finish
+from .options import OPS, ConventionOpt, DimsOpt, JsonOpt, parse_convention, per_dim_values
+from .typer_app import app, examples, finish
 
-SOLVE_EXAMPLES = """\
-[b]Examples[/b]
-
-  convcalc solve --in 224 --out 112 -k 3 -s 2 --op conv    [dim]# which padding, and where the odd pixel goes[/dim]
-
-  convcalc solve --in 7 --out 14 --op tconv                [dim]# which ConvTranspose2d doubles 7 to 14[/dim]
-
-  convcalc solve --in 224 --out 112 -k 3 -s 2 --convention tf   [dim]# TensorFlow's SAME, in PyTorch[/dim]
-
-  convcalc solve --in 224x320 --out 112x160 --op conv --top 5 --json
-
-Exit code 1 when no layer within the bounds fits (it says why).
-"""
+SOLVE_EXAMPLES = examples(
+    ("convcalc solve --in 224 --out 112 -k 3 -s 2", "which padding; the odd pixel"),
+    ("convcalc solve --in 7 --out 14 --op tconv", "which ConvTranspose2d doubles"),
+    ("convcalc solve --in 224 --out 112 -k 3 -s 2 --convention tf", "TF SAME"),
+    "convcalc solve --in 224x320 --out 112x160 --op conv --top 5 --json",
+    notes="Exit code 1 when no layer within the bounds fits (it says why).",
+)
 
 InOpt = Annotated[str, typer.Option("--in", help="Input size: 224, 224x320 (per dim).", show_default=False)]
 OutOpt = Annotated[str, typer.Option("--out", help="Output size wanted: 112, 112x160 (per dim).",
@@ -77,5 +71,5 @@ def solve(
     n = resolve_dims({f"--{k.replace('_size', '').replace('_', '-')}": v for k, v in given.items()}, dims)
     result = search(per_dim_values(in_size, "--in", n, "the sizes"), per_dim_values(out_size, "--out", n, "the sizes"),
                     OPS[op.lower()] if op else None, given["kernel_size"], given["stride"], given["dilation"],
-                    given["padding"], Bounds(max_kernel, max_stride, max_dilation), convention.lower())
+                    given["padding"], Bounds(max_kernel, max_stride, max_dilation), parse_convention(convention))
     return finish(SolveReport(result, top), json_, solve_document, solve_view)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -26,10 +26,11 @@ COMMANDS = ("out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check"
 
 # The core names arguments by their Python names; the CLI words them as its flags (errors.ConvcalcError).
 FLAGS = {"in_size": "--in", "unit": "--unit", "channels": "--channels", "shape": "--shape", "verify": "--verify",
-         "kernel_size": "--kernel-size", "target_rf": "--rf", "layers": "--layers", "map_size": "--map",
+         "kernel_size": "--kernel-size", "target_rf": "--rf", "layers": "--layers", "depth": "--depth", "map_size": "--map",
          "max_rate": "--max-rate", "top": "--top", "out_size": "--out", "max_kernel": "--max-kernel",
          "max_stride": "--max-stride", "max_dilation": "--max-dilation", "input": "--input", "stride": "--stride",
-         "dilation": "--dilation", "padding": "--padding", "op": "--op", "dtype": "--dtype", "sizes": "--sizes"}
+         "dilation": "--dilation", "padding": "--padding", "op": "--op", "dtype": "--dtype", "sizes": "--sizes",
+         "size_range": "--range"}
 
 
 class ConvcalcGroup(TyperGroup):
@@ -42,7 +43,7 @@ class ConvcalcGroup(TyperGroup):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:
-            code = _usage_error(exc, json_mode="--json" in args)
+            code = _usage_error(exc, json_mode="--json" in args, args=args)
         except ConvcalcError as exc:
             code = report_error(exc, json_mode="--json" in args)
         except typer.Abort:
@@ -74,13 +75,31 @@ class Command(TyperCommand):
                 for piece in super().collect_usage_pieces(ctx)]
 
 
-def _usage_error(exc: typer.TyperException, json_mode: bool) -> int:
+def _usage_error(exc: typer.TyperException, json_mode: bool, args: list[str] = ()) -> int:
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError":
         return exc.exit_code  # the help was printed when the error was made
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    spec = _split_spec(args) if "unexpected extra argument" in exc.format_message() else None
+    if spec is not None:
+        hint = f": the layer spec was split at its spaces; quote it (--layers \"{spec}\") or join it " \
+               f"(--layers {spec.replace(' ', '')})"
     return report_error(ConvcalcError(exc.format_message() + hint), json_mode,
                         getattr(exc, "exit_code", BAD_INPUT))
+
+
+def _split_spec(args: Sequence[str]) -> str | None:
+    """``--layers 3x3 d2``: the words a shell split off the layer spec, joined again (None where the
+    extra arguments follow no --layers)."""
+    for i, arg in enumerate(args):
+        if arg in ("--layers", "-l") and i + 2 < len(args) + 1:
+            words = []
+            for word in args[i + 1:]:
+                if word.startswith("-") and words:
+                    break
+                words.append(word)
+            return " ".join(words) if len(words) > 1 else None
+    return None
 
 
 def report_error(exc: ConvcalcError, json_mode: bool, code: int = BAD_INPUT) -> int:
@@ -112,6 +131,31 @@ def finish(report: Verdicts, json_mode: bool, document: Callable[[Any], dict[str
     if message:
         print_error(message)
     return exit_code(report)
+
+
+EXAMPLE_WIDTH = 78  # an example line in --help at 80 columns, its indent included: the help's padding takes 2
+
+
+def examples(*items: str | tuple[str, str], notes: str = "") -> str:
+    """A command's --help epilog: its examples, one a line (``(command, comment)`` puts the comment after
+    the command, aligned with the others where it fits), then ``notes``. Every example line fits
+    EXAMPLE_WIDTH (tests/test_examples.py), so an 80-column terminal never breaks one mid-command; a long
+    command is written over several lines with a trailing backslash, as a shell takes it."""
+    from rich.markup import escape
+
+    rows = [(item, "") if isinstance(item, str) else item for item in items]
+    commented = [command.splitlines()[-1] for command, comment in rows if comment]
+    column = max((len(last) for last in commented), default=0) + 3
+    lines = []
+    for command, comment in rows:
+        text = escape(command)
+        if comment:
+            last = command.splitlines()[-1]
+            gap = column - len(last) if 2 + column + 2 + len(comment) <= EXAMPLE_WIDTH else 3
+            text += " " * gap + f"[dim]# {escape(comment)}[/dim]"
+        lines.append("\n".join(f"  {part}" for part in text.split("\n")))
+    # the notes start at the margin, which also keeps click from dedenting the examples' indentation
+    return "[b]Examples[/b]\n\n" + "\n\n".join(lines) + "\n\n" + (notes or "See the docs folder for each command's page.")
 
 
 def _version(value: bool) -> None:

@@ -187,6 +187,12 @@ class ModelTotals:
         return self.params - self.trainable_params
 
 
+def inspection_totals(inspection: Any, dtype: str = "float32") -> ModelTotals:
+    """Parameters, bytes and MACs of a whole inspected model, every node counted (not only those shown)."""
+    return model_totals(inspection.nodes, inspection.params, inspection.trainable_params,
+                        inspection.input_shape[0], dtype)
+
+
 def model_totals(nodes: Sequence[Any], params: int, trainable_params: int, batch: int, dtype: str = "float32"
                  ) -> ModelTotals:
     """Totals over every traced node (``nodes`` carry ``macs``, ``out_numel`` and ``aliases``): MACs at

@@ -11,13 +11,10 @@ import enum
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 from ..errors import ConvcalcError
 from ..periodic import PeriodicField, Window
-
-if TYPE_CHECKING:
-    from .costs import ModelTotals
 
 
 class FieldState(enum.Enum):
@@ -124,12 +121,6 @@ class Inspection:
     graph: Any = None  # the fx GraphModule (None after the hook fallback)
     params: int = 0  # the model's parameters, each counted once however often it is used
     trainable_params: int = 0
-
-    def totals(self, dtype: str = "float32") -> ModelTotals:
-        """Parameters, bytes and MACs of the whole model, every node counted (not only those shown)."""
-        from .costs import model_totals
-
-        return model_totals(self.nodes, self.params, self.trainable_params, self.input_shape[0], dtype)
 
     def node(self, name: str) -> NodeInfo:
         for info in self.nodes:

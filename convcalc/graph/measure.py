@@ -20,7 +20,9 @@ from ..periodic import PeriodicField, UnitField
 from ..torchcheck import error_line, import_torch
 from ..torchmeasure import MEASURE_MARGIN, fields_seen, stand_in
 from .fields import FLAT, GLOBAL, SHOWN, UNKNOWN, Inspection, NodeInfo
-from .tracing import ancestors, node_key, shape_recorder, walk
+from .fx import shape_recorder
+from .rules import node_key
+from .tracing import ancestors, walk
 
 # Normalisations that defeat the gradient measurement (see verify): they normalise over positions
 # (GroupNorm, InstanceNorm) or, with every channel equal, leave a zero gradient (LayerNorm).

@@ -353,3 +353,8 @@ def function_name(node: Any) -> str:
 
 def _number(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def node_key(fx_node: Any) -> str:
+    """A graph node's name as shown: a module's qualified name, else fx's node name."""
+    return str(fx_node.target) if fx_node.op == "call_module" else fx_node.name

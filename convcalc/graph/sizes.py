@@ -17,7 +17,8 @@ from ..torchcheck import error_line, import_torch
 from .rules import function_name
 from .shapes import (FUNCTION_RULES, SAME_SHAPE_FUNCTIONS, NodeFailure, Tensor, first_tensor, flat, module_shape,
                      resolve)
-from .tracing import fx_trace, node_key
+from .fx import fx_trace
+from .rules import node_key
 
 
 class ShapePass:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import math
 import operator
-import os
-import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +19,9 @@ from ..layer import format_size
 from ..torchcheck import error_line, import_torch, mib
 from .fields import SHOWN, Flow, Inspection, NodeInfo, input_flow
 from .costs import aliases, function_macs, module_macs
-from .rules import first_flow, function_name, getitem, meta_shape, node_args, pieces, through_function, through_module
+from .fx import shape_recorder, trace_failure
+from .rules import (first_flow, function_name, getitem, meta_shape, node_args, node_key, pieces, through_function,
+                    through_module)
 
 
 def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -> Inspection:
@@ -43,10 +43,10 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
         graph = torch.fx.symbolic_trace(model)
     except (Exception, SystemExit) as exc:
         if sample * 4 > EAGER_LIMIT_BYTES:
-            raise ConvcalcError(f"the model cannot be traced ({_trace_failure(exc)}), and running it on a "
+            raise ConvcalcError(f"the model cannot be traced ({trace_failure(exc)}), and running it on a "
                                 f"{format_size(shape)} input (a {mib(sample * 4)} tensor; limit "
                                 f"{mib(EAGER_LIMIT_BYTES)}) is too large") from None
-        return _counted(_hook_inspection(model, torch.zeros(1, *shape[1:]), shape, name, _trace_failure(exc)), model)
+        return _counted(_hook_inspection(model, torch.zeros(1, *shape[1:]), shape, name, trace_failure(exc)), model)
     notes = []
     if sample * 4 * LARGE_INPUT_FACTOR > EAGER_LIMIT_BYTES:  # shapes on the meta device first: how big is it?
         largest = _meta_shapes(graph, torch, shape)
@@ -61,8 +61,9 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
     except (Exception, SystemExit) as exc:
         from .sizes import diagnose_input
 
-        diagnosis = diagnose_input(graph, shape)
-        raise (ConvcalcError(diagnosis) if diagnosis else _raised_on_zeros(exc, shape)) from None
+        meant = _batch_first(graph, shape)
+        diagnosis = None if meant else diagnose_input(graph, shape)
+        raise (meant or (ConvcalcError(diagnosis) if diagnosis else _raised_on_zeros(exc, shape))) from None
     return _counted(walk(graph, shape, name), model)
 
 
@@ -107,46 +108,28 @@ def _meta_shapes(graph: Any, torch: Any, shape: tuple[int, ...]) -> int:
 
 
 
-def _raised_on_zeros(exc: BaseException, shape: tuple[int, ...]) -> ConvcalcError:
-    return ConvcalcError(f"the model raised on a zero input of shape {format_size(shape)}: {error_line(exc)}")
+def _raised_on_zeros(exc: BaseException, shape: tuple[int, ...], model: Any = None) -> ConvcalcError:
+    """The model's error on the zero input, or the input the user meant (:func:`_batch_first`)."""
+    meant = _batch_first(model, shape) if model is not None else None
+    return meant or ConvcalcError(f"the model raised on a zero input of shape {format_size(shape)}: "
+                                  f"{error_line(exc)}")
 
 
-def shape_recorder(graph: Any, torch: Any) -> Any:
-    """An interpreter that runs the graph eagerly and records each node's output shape (a tuple for a
-    tensor, a list for a sequence of tensors, None otherwise) in ``node.meta["convcalc_shape"]``."""
-
-    def shape_of(value: Any) -> Any:
-        if isinstance(value, torch.Tensor):
-            return tuple(int(d) for d in value.shape)
-        if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
-            return [tuple(int(d) for d in v.shape) for v in value]
+def _batch_first(model: Any, shape: tuple[int, ...]) -> ConvcalcError | None:
+    """Where the model fails on ``shape`` but runs with a batch of 1 in front (3x32x32 given for
+    1x3x32x32), the error that asks whether that was meant; else None."""
+    if len(shape) not in (3, 4) or math.prod(shape) * 4 > EAGER_LIMIT_BYTES:
         return None
-
-    class Shapes(torch.fx.Interpreter):
-        def run_node(self, node: Any) -> Any:
-            result = super().run_node(node)
-            node.meta["convcalc_shape"] = shape_of(result)
-            return result
-
-    return Shapes(graph)
-
-
-def fx_trace(model: Any, needed_by: str) -> Any:
-    """The model's torch.fx GraphModule; ConvcalcError (naming the user's line) where fx cannot trace it."""
-    torch = import_torch(needed_by)
+    torch = import_torch()
     try:
-        return torch.fx.symbolic_trace(model)
-    except (Exception, SystemExit) as exc:
-        raise ConvcalcError(f"{needed_by} needs a model torch.fx can trace: {_trace_failure(exc)}") from None
-
-
-def _trace_failure(exc: BaseException) -> str:
-    """The message of an fx trace error, with the user's line that caused it."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if "site-packages" not in f.filename and f"{os.sep}torch{os.sep}" not in f.filename
-              and f"{os.sep}convcalc{os.sep}" not in f.filename]
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}: {(frames[-1].line or '').strip()}" if frames else ""
-    return f"torch.fx could not trace the model{where} ({error_line(exc)})"
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model(torch.zeros(1, *shape))
+    except (Exception, SystemExit):
+        return None
+    return ConvcalcError(f"{{input}} {format_size(shape)} is read as N x C x spatial and the model fails on it; "
+                         f"did you mean {format_size((1, *shape))} (the batch first)? The model runs on that",
+                         parameters=("input",))
 
 
 def walk(graph: Any, shape: tuple[int, ...], name: str, notes: list[str] | None = None) -> Inspection:
@@ -243,7 +226,10 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
         with torch.no_grad():
             model(x)
     except (Exception, SystemExit) as exc:
-        raise _raised_on_zeros(exc, shape) from None
+        for handle in handles:
+            handle.remove()
+        handles = []
+        raise _raised_on_zeros(exc, shape, model) from None
     finally:
         for handle in handles:
             handle.remove()
@@ -273,11 +259,6 @@ def shown_nodes(inspection: Inspection, show_all: bool = False, node: str | None
     if show_all:
         return nodes
     return [n for n in nodes if n.kind in SHOWN or n.op == "input" or (node is not None and n.name == node)]
-
-
-def node_key(fx_node: Any) -> str:
-    """A graph node's name as shown: a module's qualified name, else fx's node name."""
-    return str(fx_node.target) if fx_node.op == "call_module" else fx_node.name
 
 
 def ancestors(inspection: Inspection, name: str) -> set[str]:

@@ -1,0 +1,49 @@
+"""torch.fx, as convcalc uses it: tracing a model into a graph, naming the user's line where it fails, and
+running the graph while recording each node's output shape. torch is imported on use."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any
+
+from ..errors import ConvcalcError
+from ..torchcheck import error_line, import_torch
+
+
+def shape_recorder(graph: Any, torch: Any) -> Any:
+    """An interpreter that runs the graph eagerly and records each node's output shape (a tuple for a
+    tensor, a list for a sequence of tensors, None otherwise) in ``node.meta["convcalc_shape"]``."""
+
+    def shape_of(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return tuple(int(d) for d in value.shape)
+        if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
+            return [tuple(int(d) for d in v.shape) for v in value]
+        return None
+
+    class Shapes(torch.fx.Interpreter):
+        def run_node(self, node: Any) -> Any:
+            result = super().run_node(node)
+            node.meta["convcalc_shape"] = shape_of(result)
+            return result
+
+    return Shapes(graph)
+
+
+def fx_trace(model: Any, needed_by: str) -> Any:
+    """The model's torch.fx GraphModule; ConvcalcError (naming the user's line) where fx cannot trace it."""
+    torch = import_torch(needed_by)
+    try:
+        return torch.fx.symbolic_trace(model)
+    except (Exception, SystemExit) as exc:
+        raise ConvcalcError(f"{needed_by} needs a model torch.fx can trace: {trace_failure(exc)}") from None
+
+
+def trace_failure(exc: BaseException) -> str:
+    """The message of an fx trace error, with the user's line that caused it."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "site-packages" not in f.filename and f"{os.sep}torch{os.sep}" not in f.filename
+              and f"{os.sep}convcalc{os.sep}" not in f.filename]
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}: {(frames[-1].line or '').strip()}" if frames else ""
+    return f"torch.fx could not trace the model{where} ({error_line(exc)})"
