@@ -3,7 +3,7 @@
 A schedule is the list of dilation rates of a stack of stride-1 ``k``-tap convolutions, written in
 ascending order. Its field is ``1 + (k-1) * sum(rates)`` and it reaches every offset of that field
 exactly when, sorted, ``r_1 = 1`` and every ``r_{i+1} <= 1 + (k-1) * (r_1 + ... + r_i)``
-(:func:`convcalc.gridding.is_hole_free`; docs/design.md, "Dilation and gridding"). The offsets a stack
+(:func:`convcalc.gridding.is_hole_free`; docs/architecture.md, "Dilation and gridding"). The offsets a stack
 reaches are a sum over its layers, so the order of the layers changes nothing: every permutation of a
 hole-free schedule is hole-free, and a schedule is one sorted list.
 

@@ -1,5 +1,5 @@
 """Padding rules beyond symmetric integers: 'same' (PyTorch and TensorFlow), causal, explicit pairs,
-and the extra input checks of PyTorch's padding modes (docs/design.md, "Shape rules").
+and the extra input checks of PyTorch's padding modes (docs/architecture.md, "Shape rules").
 
 Sources (docs/references.md): ``torch/nn/modules/conv.py`` ('same' pads ``d*(k-1)`` with the odd
 element on the right; ``padding_mode`` goes through ``F.pad``); TensorFlow's ``get_pad_shape`` and

@@ -5,7 +5,7 @@ convolution A = 1 and B = stride, for a transposed convolution A = stride and B 
 upsampling by f A = f and B = 1. A tensor's field per dimension is periodic the same way: unit u sees
 the input positions S_{u mod P} + (u div P) * Q. Both compose exactly, and a merge (add, cat) is a
 union; the sets are bitsets, so fields thousands of positions wide stay cheap. Used by receptive.py for
-stacks with transposed convolutions and by convcalc.graph for whole models (docs/design.md, "Fields").
+stacks with transposed convolutions and by convcalc.graph for whole models (docs/architecture.md, "Fields").
 """
 
 from __future__ import annotations

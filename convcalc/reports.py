@@ -1,6 +1,6 @@
 """What each command found, with its verdicts: pure data between the core and the renderer.
 
-Data flows one way (docs/design.md, "Architecture"): the CLI parses options and calls the core; the
+Data flows one way (docs/architecture.md, "Architecture"): the CLI parses options and calls the core; the
 core's results and torch's answers are gathered here, each report deciding what its command's verdict
 is (``rejection``: input PyTorch rejects, exit 2; ``failure``: an expectation or check that failed,
 exit 1; ``disagrees``: torch disagreed, exit 3); the renderer only formats. Nothing here imports
@@ -47,7 +47,7 @@ class Verdicts(Protocol):
 
 
 def exit_code(report: Verdicts) -> int:
-    """The exit code of a report, most serious first (README, "Exit codes")."""
+    """The exit code of a report, most serious first (docs/json.md, "Exit codes")."""
     if report.disagrees:
         return DISAGREES
     if report.rejection:

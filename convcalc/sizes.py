@@ -1,5 +1,5 @@
 """Which input sizes a stack of layers (or a model) accepts, and the rule they follow
-(docs/design.md, "Sizes a model accepts").
+(docs/architecture.md, "Sizes a model accepts").
 
 A size is accepted when every layer gives an output of at least 1 (``Layer.output_of`` raises
 ShapeError where PyTorch raises). Each layer's answers are cached by input size: after a stride-s layer

@@ -1,6 +1,6 @@
 """Which layers map an input size to an output size (``convcalc solve``): every one, within bounds.
 
-Per dimension, for input ``n`` and output ``m`` (docs/design.md, "Shape rules"; e = d*(k-1) + 1):
+Per dimension, for input ``n`` and output ``m`` (docs/architecture.md, "Shape rules"; e = d*(k-1) + 1):
 
 - conv: every kernel, stride and dilation within the bounds, and every (left, right) padding in
   ``0..e-1`` each (a larger pad puts a whole window in the padding; a padding the user fixes is taken

@@ -1,6 +1,6 @@
 """Sizes and the layer-spec language: text -> numbers and Layers; every error points at its character.
 
-A size is ``256``, ``256x256`` or ``224,224`` (``10**30`` is a number too). See docs/design.md,
+A size is ``256``, ``256x256`` or ``224,224`` (``10**30`` is a number too). See docs/architecture.md,
 "Sizes and the layer-spec language".
 """
 

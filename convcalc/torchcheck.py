@@ -24,7 +24,8 @@ from .padding import pad_tuple
 EAGER_LIMIT_BYTES = 256 * 2**20
 EAGER_LIMIT_MACS = 2**30
 FLOAT32_BYTES = 4
-INSTALL_HINT = 'pip install ".[torch]" from the convcalc checkout (README, "Install and run")'
+INSTALL_HINT = ('pip install "convcalc[torch]" (from a checkout: pip install ".[torch]"; without a GPU, first '
+                'the CPU build: pip install torch --index-url https://download.pytorch.org/whl/cpu)')
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The pytest example from README's "Use in CI": assertions a project keeps beside its model code."""
+"""The pytest example of docs/ci.md: assertions a project keeps beside its model code."""
 
 from convcalc.testing import assert_no_gridding, assert_output_size, assert_receptive_field
 

@@ -281,7 +281,9 @@ def test_verify_without_torch_says_how_to_install():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == ('error: --verify needs PyTorch, which is not installed: '
-                                     'pip install ".[torch]" from the convcalc checkout (README, "Install and run")')
+                                     'pip install "convcalc[torch]" (from a checkout: pip install ".[torch]"; without a GPU, '
+                                     'first the CPU build: pip install torch --index-url '
+                                     'https://download.pytorch.org/whl/cpu)')
 
 
 # -- the program itself -----------------------------------------------------------------------------
@@ -918,7 +920,7 @@ def test_check_verify_without_torch_says_how_to_install(tmp_path):
             "main()\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 2
-    assert 'pip install ".[torch]" from the convcalc checkout' in result.stderr
+    assert 'needs PyTorch, which is not installed: pip install "convcalc[torch]"' in result.stderr
 
 
 def test_verify_beyond_int64_is_not_a_disagreement():

@@ -42,13 +42,20 @@ def help_examples() -> list[str]:
 
 
 def readme_examples() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
-    return [line.strip() for block in blocks for line in block.splitlines() if line.startswith("convcalc ")]
+    """The commands of README.md and docs/, in sh blocks (``$ convcalc`` prompts included)."""
+    commands = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        blocks = re.findall(r"```sh\n(.*?)```", page.read_text(), flags=re.S)
+        commands += [line.strip().removeprefix("$ ") for block in blocks for line in block.splitlines()
+                     if line.startswith(("convcalc ", "$ convcalc "))]
+    return commands
 
 
 EXAMPLES = sorted(set(help_examples())) + sorted(set(readme_examples()) - set(help_examples()))
-GRIDS = {"convcalc gridding 2,2,2", "convcalc gridding 1 2 9 --json"}  # examples that show gridding: exit 1
+# Examples that show a failing verdict (exit 1) or a rejection (exit 2) on purpose; every other exits 0.
+EXIT_CODES = {"convcalc gridding 2,2,2": 1, "convcalc gridding 1 2 9 --json": 1,
+              "convcalc check docs/examples/drift.toml": 1, "convcalc check docs/examples/typo.toml": 2,
+              "convcalc out --in 224 -k 3 -s 2 -p same": 2, "convcalc out --in 3 -k 3 -d 2": 2}
 
 
 def test_examples_are_found():
@@ -66,9 +73,9 @@ def test_example_runs(command, tmp_path, monkeypatch):
         shutil.copy(ROOT / "examples" / name, tmp_path / name)
     (tmp_path / "pyproject.toml").write_text('[tool.convcalc]\ncheck-files = ["*.convcalc.toml"]\n')
     monkeypatch.chdir(tmp_path)
-    args = [str(ROOT / a) if a.startswith(("examples/", "tests/")) else a for a in args]
+    args = [str(ROOT / a) if a.startswith(("examples/", "tests/", "docs/")) else a for a in args]
     result = CliRunner().invoke(app, args)
-    expected = 1 if command in GRIDS else 0
+    expected = EXIT_CODES.get(command, 0)
     assert result.exit_code == expected, (command, result.output)
     assert "Traceback" not in result.output and "internal error" not in result.output
 

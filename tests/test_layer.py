@@ -94,7 +94,7 @@ def test_output_size_matches_eager_torch(op, data):
     mine = ours(config)
     if theirs is not None and 0 in theirs and op == "conv_transpose":
         # Eager conv_transpose 2-d/3-d returns an empty tensor for one output dimension of 0;
-        # convcalc rejects every size below 1 (docs/design.md).
+        # convcalc rejects every size below 1 (docs/architecture.md).
         event("torch's empty-tensor quirk")
         assert mine is None
         return

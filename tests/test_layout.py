@@ -1,4 +1,4 @@
-"""The lines between the rings (docs/design.md, "Architecture"), kept by tests rather than by habit."""
+"""The lines between the rings (docs/architecture.md, "Architecture"), kept by tests rather than by habit."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_every_cited_doc_exists():
         cited |= set(re.findall(r"docs/[\w.-]+\.md", path.read_text()))
         if path != Path(__file__):  # files outside this repository are not cited
             assert not re.search(r"\b(DESIGN|REFERENCES)\.md", path.read_text()), path
-    assert cited >= {"docs/design.md", "docs/references.md"}
+    assert cited >= {"docs/architecture.md", "docs/references.md"}
     for doc in cited:
         assert (ROOT / doc).is_file(), doc
 

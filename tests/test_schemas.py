@@ -1,4 +1,4 @@
-"""convcalc/schemas: every command's --json document validates against its JSON Schema (docs/design.md keys)."""
+"""convcalc/schemas: every command's --json document validates against its JSON Schema (docs/architecture.md keys)."""
 
 from __future__ import annotations
 

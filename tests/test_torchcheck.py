@@ -107,4 +107,6 @@ def test_without_torch_says_how_to_install():
             "except Exception as exc:\n    print(type(exc).__name__, exc)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ('ConvcalcError verify needs PyTorch, which is not installed: '
-                                     'pip install ".[torch]" from the convcalc checkout (README, "Install and run")')
+                                     'pip install "convcalc[torch]" (from a checkout: pip install ".[torch]"; without a GPU, '
+                                     'first the CPU build: pip install torch --index-url '
+                                     'https://download.pytorch.org/whl/cpu)')

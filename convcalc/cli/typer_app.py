@@ -1,7 +1,7 @@
 """The Typer app and what every command shares: the error boundary, exit codes and ``finish``.
 
 Each command lives in its own module (``convcalc/cli/<command>.py``), imported only when that command
-runs, so start-up pays for one command's options (benchmarks/startup.py). Exit codes (README, "Exit
+runs, so start-up pays for one command's options (benchmarks/startup.py). Exit codes (docs/json.md, "Exit
 codes"): 0 all good; 1 an expectation or check failed; 2 bad input or a layer PyTorch would reject;
 3 ``--verify`` found torch disagreeing; 4 a bug in convcalc (one line; CONVCALC_DEBUG=1 shows the
 traceback).

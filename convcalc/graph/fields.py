@@ -1,4 +1,4 @@
-"""What flows through a model's graph: shapes, and per spatial dimension a field (docs/design.md, "Fields").
+"""What flows through a model's graph: shapes, and per spatial dimension a field (docs/architecture.md, "Fields").
 
 A field is a :class:`~convcalc.periodic.PeriodicField` (the exact input positions each unit sees) or a
 :class:`FieldState` where no set of positions describes it. The functions here move fields through

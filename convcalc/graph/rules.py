@@ -1,4 +1,4 @@
-"""Per-op field rules: what each torch module or function does to a node's fields (docs/design.md, "Fields").
+"""Per-op field rules: what each torch module or function does to a node's fields (docs/architecture.md, "Fields").
 
 Each rule reads only a module's attributes or an fx node's arguments and the shapes recorded on it, so
 this module imports no torch and is tested with stand-in objects. Returns ``(kind, flow, note)``: the

@@ -1,5 +1,5 @@
 """Shape rules for the size sweep: what each module or function does to a tensor's shape, and where torch
-raises, said in the model's terms (docs/design.md, "Sizes a model accepts").
+raises, said in the model's terms (docs/architecture.md, "Sizes a model accepts").
 
 Convolutions and pooling go through :class:`~convcalc.layer.Layer` (the rules `convcalc out` uses);
 merges, concatenation, flatten, view and Linear check what torch checks. A rule returns the output

@@ -1,5 +1,5 @@
 """Which input sizes a traced model accepts: shapes propagated through the fx graph by convcalc's own
-rules (:mod:`convcalc.graph.shapes`), one pass per size and no tensor allocated (docs/design.md, "Sizes a
+rules (:mod:`convcalc.graph.shapes`), one pass per size and no tensor allocated (docs/architecture.md, "Sizes a
 model accepts"). A node without a rule runs on the meta device (shapes only), and the sweep says which.
 """
 

@@ -1,5 +1,5 @@
 """``convcalc aspp``: each branch's share of valid taps on the map, and torch's count; and the
-``convcalc.aspp/1`` document (docs/design.md, "JSON")."""
+``convcalc.aspp/1`` document (docs/architecture.md, "JSON")."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def percent(share: Fraction) -> str:
 
 
 def aspp_document(report: AsppReport) -> dict[str, Any]:
-    """The ``convcalc.aspp/1`` JSON document (docs/design.md); shares are fractions in [0, 1]."""
+    """The ``convcalc.aspp/1`` JSON document (docs/architecture.md); shares are fractions in [0, 1]."""
     first = report.branches[0]
     doc: dict[str, Any] = {
         "schema": "convcalc.aspp/1",

@@ -1,5 +1,5 @@
 """``convcalc check``: one row per check, the failures, torch's cross-checks; the ``convcalc.check/1``
-document and the JUnit XML report (docs/design.md, "Check files")."""
+document and the JUnit XML report (docs/architecture.md, "Check files")."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def check_table(report: CheckReport) -> PlainTable:
 
 
 def check_document(report: CheckReport) -> dict[str, Any]:
-    """The ``convcalc.check/1`` JSON document (docs/design.md)."""
+    """The ``convcalc.check/1`` JSON document (docs/architecture.md)."""
     results = []
     for i, result in enumerate(report.results):
         entry = {"name": result.check.name, "ok": result.ok, **({"error": True} if result.error else {}),

@@ -1,5 +1,5 @@
 """``convcalc design``: the best schedule and why it has no holes, the runners-up, the well-known
-schedules beside them; and the ``convcalc.design/1`` document (docs/design.md, "JSON")."""
+schedules beside them; and the ``convcalc.design/1`` document (docs/architecture.md, "JSON")."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def _reference_json(r: Reference) -> dict[str, Any]:
 
 
 def design_document(report: DesignReport) -> dict[str, Any]:
-    """The ``convcalc.design/1`` JSON document (docs/design.md)."""
+    """The ``convcalc.design/1`` JSON document (docs/architecture.md)."""
     d = report.design
     return {
         "schema": "convcalc.design/1",

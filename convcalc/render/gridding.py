@@ -1,5 +1,5 @@
 """``convcalc gridding``: common factor, HDC table, exact coverage (a 2-D map, a strip or runs), the
-verdict and the repairs; and the ``convcalc.gridding/1`` document (docs/design.md, "JSON")."""
+verdict and the repairs; and the ``convcalc.gridding/1`` document (docs/architecture.md, "JSON")."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ def repair_lines(r: GriddingReport) -> list[Text]:
 
 
 def gridding_document(report: RatesReport) -> dict[str, Any]:
-    """The ``convcalc.gridding/1`` JSON document (docs/design.md); per-dimension lists for the k x k kernel."""
+    """The ``convcalc.gridding/1`` JSON document (docs/architecture.md); per-dimension lists for the k x k kernel."""
     r = report.analysis
     c = r.coverage
     doc: dict[str, Any] = {

@@ -1,5 +1,5 @@
 """``convcalc inspect``: a model's nodes with their shapes, parameters and fields, and the gradient
-measurements; and the ``convcalc.inspect/1`` document (docs/design.md, "JSON")."""
+measurements; and the ``convcalc.inspect/1`` document (docs/architecture.md, "JSON")."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def totals_json(totals: ModelTotals) -> dict[str, Any]:
 
 
 def inspect_document(report: InspectReport) -> dict[str, Any]:
-    """The ``convcalc.inspect/1`` JSON document (docs/design.md)."""
+    """The ``convcalc.inspect/1`` JSON document (docs/architecture.md)."""
     inspection, nodes, measurements, totals = report.inspection, report.nodes, report.measurements, report.totals
     batch, element_bytes = inspection.input_shape[0], element_size(totals.dtype)
     doc: dict[str, Any] = {

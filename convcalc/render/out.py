@@ -1,5 +1,5 @@
 """``convcalc out``: the layer's table, its formula with the numbers, the size-keeping padding, the
-channel side and torch's answer; and the ``convcalc.out/1`` document (docs/design.md, "JSON")."""
+channel side and torch's answer; and the ``convcalc.out/1`` document (docs/architecture.md, "JSON")."""
 
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def cost_lines(cost: LayerCost) -> list[Text]:
 
 
 def out_document(report: OutReport) -> dict[str, Any]:
-    """The ``convcalc.out/1`` JSON document (docs/design.md)."""
+    """The ``convcalc.out/1`` JSON document (docs/architecture.md)."""
     layer = report.layer
     doc: dict[str, Any] = {
         "schema": "convcalc.out/1",

@@ -1,5 +1,5 @@
 """``convcalc rf``: the per-layer table, the totals, the holes, the unit box and torch's checks; and the
-``convcalc.rf/1`` document (docs/design.md, "JSON")."""
+``convcalc.rf/1`` document (docs/architecture.md, "JSON")."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def unit_lines(unit: tuple[int, ...], boxes: Sequence[UnitBox | None]) -> list[T
 
 
 def rf_document(report: RfReport) -> dict[str, Any]:
-    """The ``convcalc.rf/1`` JSON document (docs/design.md)."""
+    """The ``convcalc.rf/1`` JSON document (docs/architecture.md)."""
     field = report.field
     layers = []
     for f in field.layers:

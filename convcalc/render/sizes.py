@@ -1,5 +1,5 @@
 """``convcalc sizes`` and ``inspect --sizes``: the rule, the output of each accepted size, the rejected
-sizes grouped by the node that fails; and the ``convcalc.sizes/1`` document (docs/design.md, "JSON")."""
+sizes grouped by the node that fails; and the ``convcalc.sizes/1`` document (docs/architecture.md, "JSON")."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def rejected_by_node(sweep: SizeSweep) -> list[tuple[str, int, SizeResult]]:
 
 
 def sizes_document(report: SizesReport) -> dict[str, Any]:
-    """The ``convcalc.sizes/1`` JSON document (docs/design.md)."""
+    """The ``convcalc.sizes/1`` JSON document (docs/architecture.md)."""
     s = report.sweep
     key = "out" if report.input_shape is None else "out_shape"
     subject: dict[str, Any] = {"layers": report.subject, "dims": report.dims, "convention": report.convention} \

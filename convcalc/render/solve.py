@@ -1,5 +1,5 @@
 """``convcalc solve``: the best layers as ready-to-paste torch code, and the count; and the
-``convcalc.solve/1`` document listing them all (docs/design.md, "JSON")."""
+``convcalc.solve/1`` document listing them all (docs/architecture.md, "JSON")."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _solution_json(s: Solution) -> dict[str, Any]:
 
 
 def solve_document(report: SolveReport) -> dict[str, Any]:
-    """The ``convcalc.solve/1`` JSON document (docs/design.md)."""
+    """The ``convcalc.solve/1`` JSON document (docs/architecture.md)."""
     r = report.result
     return {
         "schema": "convcalc.solve/1",
