@@ -144,3 +144,22 @@ def test_tf_same_and_valid_mix_across_dimensions():
     assert [s.torch for s in result.solutions] == ["F.pad(x, (0, 1, 0, 0)) -> nn.Conv2d(C_in, C_out, kernel_size=2, stride=2)"]
     pools = solve((9,), (4,), "max_pool", kernel_size=3, stride=2, convention="tf").solutions
     assert pools and all("padding=" not in s.torch for s in pools if s.options[0].tf == "valid")
+
+
+def test_op_order_and_transposed_convs_that_scale():
+    """Without an op, convolutions come first when shrinking and transposed ones when enlarging; among
+    transposed convolutions those with out = stride x in for every input come first, then those whose
+    taps reach every output position."""
+    shrink = solve((224,), (112,), None, kernel_size=3, stride=2).solutions
+    assert shrink[0].torch == "nn.Conv1d(C_in, C_out, kernel_size=3, stride=2, padding=1)"
+    ops = [s.options[0].op for s in shrink]
+    assert ops == sorted(ops, key=("conv", "conv_transpose", "max_pool", "avg_pool").index)
+    grow = solve((7,), (14,)).solutions
+    assert grow[0].options[0].op == "conv_transpose" and grow[0].scales and not grow[0].leaves_gaps
+    for s in grow:
+        if s.options[0].op == "conv_transpose":  # scales means exactly that, checked on other sizes
+            stride = s.layer.stride[0]
+            assert s.scales == all(s.layer.output_size((n,)) == (stride * n,) for n in (1000, 1001))
+    flags = [(not s.scales, s.leaves_gaps) for s in grow if s.options[0].op == "conv_transpose"]
+    assert flags == sorted(flags)
+    assert any(s.leaves_gaps for s in grow) and solve((7,), (14,), "conv_transpose", kernel_size=1).solutions[0].leaves_gaps
