@@ -222,18 +222,24 @@ def _coverage_order(steps: list[int], common: int) -> list[int]:
 
 
 def path_counts(terms: Sequence[tuple[int, int]]) -> list[int]:
-    """Entry x: how many choices of one tap per layer reach offset x (the weighting the stack applies).
+    """Entry x: how many choices of one tap per layer reach offset x (the weighting the stack applies):
+    the coefficients of ``prod (1 + z^step + ... + z^((taps-1)*step))``, exact.
 
-    O(field * taps * layers): for small fields only.
+    The polynomial lives in one integer, each coefficient in a slot of bytes wide enough for the largest
+    (at most the product of the taps), so a layer is ``taps`` shifts and additions done by the integer
+    arithmetic (Kronecker substitution) rather than a Python loop per offset.
     """
-    counts = [1]
+    slot = 8 * ((math.prod(taps for _, taps in terms).bit_length() + 8) // 8)
+    poly, length = 1, 1
     for step, taps in terms:
-        grown = [0] * (len(counts) + (taps - 1) * step)
-        for i in range(taps):
-            for x, c in enumerate(counts):
-                grown[x + i * step] += c
-        counts = grown
-    return counts
+        shift = step * slot
+        grown = poly
+        for i in range(1, taps):
+            grown += poly << (i * shift)
+        poly, length = grown, length + (taps - 1) * step
+    width = slot // 8
+    raw = poly.to_bytes(length * width, "little")
+    return [int.from_bytes(raw[i * width:(i + 1) * width], "little") for i in range(length)]
 
 
 # -- the three verdicts -------------------------------------------------------------------------------

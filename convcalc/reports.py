@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # the calculator path loads none of these here: they are impo
     from .aspp import Branch
     from .checks import CheckResult
     from .design import Design
+    from .erf import StackErf
+    from .graph.erf import ModelErf
     from .solve import SolveResult
     from .sizes import SizeSweep
     from .cost import LayerCost
@@ -331,3 +333,24 @@ class InspectReport:
     def disagrees(self) -> bool:
         return any(not m.agrees for m in self.measurements or ())
 
+
+
+# -- convcalc erf ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ErfReport:
+    """The effective receptive field: exact profiles of a stack (``stack``), or a model's measured map
+    (``measured``, with the inspection that gives the theoretical field and the statistics of the map)."""
+
+    stack: StackErf | None = None
+    spec: str = ""
+    measured: ModelErf | None = None
+    model: str = ""
+    input_shape: tuple[int, ...] = ()
+    area_ratio: dict[float, tuple[int, float] | None] | None = None  # RepLKNet's, on the log-scaled map
+    mass_window: dict[float, tuple[int, float] | None] | None = None  # the same squares on the raw map
+    png: str | None = None  # where the picture was written
+
+    rejection = None
+    failure = None
+    disagrees = False

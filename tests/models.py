@@ -260,3 +260,54 @@ class CountingQuirks(nn.Module):
         self.unused(y)
         z = F.interpolate(y, size=x.shape[-2:], mode="bilinear") + x
         return self.fc(self.up(z.reshape(x.size(0), -1, x.shape[-1]).unsqueeze(1)))
+
+
+class UnitStack(nn.Module):
+    """A linear stack whose every weight is 1 (no bias, no nonlinearity, one channel): its input gradient
+    from a unit is the number of paths, the exact profile `convcalc erf --layers 3x3,3x3s2,3x3d2` gives."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 1, 3, bias=False), nn.Conv2d(1, 1, 3, stride=2, bias=False),
+                                  nn.Conv2d(1, 1, 3, dilation=2, bias=False))
+        with torch.no_grad():
+            for conv in self.body:
+                conv.weight.fill_(1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class TinyAttention(nn.Module):
+    """A ViT-style block: a patch embedding, then attention over every patch (scaled_dot_product_attention),
+    reshaped back into a map; every output position sees the whole input (a global field)."""
+
+    def __init__(self, width: int = 8, patch: int = 4):
+        super().__init__()
+        self.embed = nn.Conv2d(3, width, patch, stride=patch)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Conv2d(width, width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.embed(x)
+        n, c, h, w = y.shape
+        tokens = y.flatten(2).transpose(1, 2)
+        q, k, v = self.qkv(tokens).chunk(3, dim=-1)
+        mixed = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(mixed.transpose(1, 2).reshape(n, c, h, w) + y)
+
+
+class ASPPWithPooling(nn.Module):
+    """DeepLabv3's ASPP with its image-pooling branch: a global average, broadcast back over the map."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 1, 2, dilation=2))
+        self.branches = nn.ModuleList([nn.Conv2d(8, 4, 1), nn.Conv2d(8, 4, 3, padding=3, dilation=3)])
+        self.pooling = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 4, 1))
+        self.project = nn.Conv2d(12, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.backbone(x)
+        pooled = F.interpolate(self.pooling(y), size=y.shape[-2:], mode="nearest")
+        return self.project(torch.cat([b(y) for b in self.branches] + [pooled], dim=1))

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from convcalc import __version__
 from convcalc.cli import app
+from convcalc.cli.typer_app import COMMANDS
 
 runner = CliRunner()
 EXAMPLE_FILE = str(Path(__file__).parent.parent / "examples" / "shapes.convcalc.toml")
@@ -288,7 +289,7 @@ def test_verify_without_torch_says_how_to_install():
 
 # -- the program itself -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", ["out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_version_and_help_with_examples(command):
     assert invoke("--version").stdout.strip() == f"convcalc {__version__}"
     help_text = invoke(command, "--help").stdout
@@ -325,7 +326,8 @@ def test_calculator_path_imports_neither_torch_nor_numpy():
             "             ['rf', '--layers', '3x3d2*3', '--json'],\n"
             "             ['gridding', '2,2,2'], ['gridding', '1,2,5', '--json'],\n"
             "             ['aspp', '--in', '65', '--rates', '6,12,18'],\n"
-            "             ['design', '--rf', '1000'], ['design', '--layers', '8', '--map', '65', '--json'],\n"
+            "             ['design', '--rf', '1000'], ['design', '--depth', '8', '--map', '65', '--json'],\n"
+            "             ['erf', '--layers', '3x3*8'], ['erf', '--layers', '3x3d2*3,max2', '--json'],\n"
             "             ['solve', '--in', '224', '--out', '112'], ['solve', '--in', '7', '--out', '14', '--json'],\n"
             "             ['sizes', '--layers', '3x3p1,max2', '--range', '1..64', '--same-size', '--json'],\n"
             "             ['sizes', '--layers', '3x3p1,max2', '--range', '1..64'],\n"
@@ -866,9 +868,9 @@ def test_entry_point_registers_only_the_command_run():
             "print(app_for(['nonsense']) is app, [c.callback.__name__ for c in app.registered_commands])\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == [
-        "['gridding']", "True ['gridding', 'out', 'rf', 'solve', 'sizes', 'aspp', 'design', 'check', 'inspect']"]
+        "['gridding']", "True ['gridding', 'out', 'rf', 'solve', 'sizes', 'aspp', 'design', 'check', 'inspect', 'erf']"]
     assert [c.callback.__name__ for c in app.registered_commands] == [
-        "out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect"]  # convcalc.cli.app: every command, in help's order
+        "out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect", "erf"]  # every command, in help's order
 
 
 # -- what the independent review found -------------------------------------------------------------------

@@ -61,7 +61,9 @@ def run(command: str) -> str:
 def test_every_page_has_examples():
     counts = {page.name: len(examples(page)) for page in PAGES}
     assert counts["README.md"] >= 4
-    for command in ("out", "solve", "rf", "sizes", "gridding", "aspp", "design", "check", "inspect"):
+    from convcalc.cli.typer_app import COMMANDS
+
+    for command in COMMANDS:
         assert counts[f"{command}.md"] >= 1, command
 
 

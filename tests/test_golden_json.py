@@ -59,6 +59,9 @@ COMMANDS = [
     "inspect tests/models.py:CostZoo --input 2x3x8x8",
     "inspect tests/models.py:TinyUNet --input 1x1x32x32 --sizes 1..48",
     "inspect tests/models.py:LeNet --input 1x1x32x32 --sizes 28..40 --vary-dim 3",
+    "erf --layers 3x3*4",
+    "erf --layers 3x3d1,3x3d2,3x3d5 --dims 1",
+    "erf --layers tconv4s2p1,3x3 --dims 1",
     "out --in 3 -k 3 -p x",
     "rf --layers 3x3q",
 ]

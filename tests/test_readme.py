@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from convcalc.cli.typer_app import COMMANDS
+
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
 
@@ -82,7 +84,7 @@ def test_pre_commit_hook_runs_on_what_the_docs_name():
         assert "shapes.toml" not in page.replace("shapes.convcalc.toml", "")
 
 
-@pytest.mark.parametrize("command", ["out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_its_page_linked_from_the_readme(command):
     page = ROOT / "docs" / f"{command}.md"
     assert page.is_file() and page.read_text().startswith(f"# `convcalc {command}`")

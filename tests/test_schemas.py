@@ -26,7 +26,7 @@ def document(*args: str) -> dict:
 
 
 @pytest.mark.parametrize("name", ["out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "error",
-                                  "inspect"])
+                                  "inspect", "erf"])
 def test_schemas_are_valid_json_schema(name):
     jsonschema.Draft202012Validator.check_schema(schema(name))
 
@@ -54,10 +54,12 @@ CASES = [
     ("solve", ["solve", "--in", "224", "--out", "112", "--convention", "tf", "--dims", "1"]),
     ("solve", ["solve", "--in", "7", "--out", "14", "--op", "max"]),
     ("design", ["design", "--rf", "1000"]),
-    ("design", ["design", "--layers", "8", "--map", "65", "--hdc"]),
-    ("design", ["design", "--rf", "100", "--layers", "2"]),
+    ("design", ["design", "--depth", "8", "--map", "65", "--hdc"]),
+    ("design", ["design", "--rf", "100", "--depth", "2"]),
     ("design", ["design", "--rf", "10000", "-k", "2", "--max-rate", "3"]),
     ("check", ["check", EXAMPLE]),
+    ("erf", ["erf", "--layers", "3x3*4"]),
+    ("erf", ["erf", "--layers", "tconv4s2p1,3s2d2,max3", "--dims", "3"]),
     ("sizes", ["sizes", "--layers", "3x3p1,max2,3x3p1,max2", "--range", "1..64"]),
     ("sizes", ["sizes", "--layers", "3p1,max2,tconv2s2", "--range", "1..32", "--same-size", "--dims", "1"]),
     ("sizes", ["sizes", "--layers", "7x7s2psame,max3s2psame", "--range", "1..40", "--convention", "tf"]),
@@ -67,7 +69,8 @@ CASES = [
     ("error", ["gridding", "0"]),
     ("error", ["aspp", "--in", "65"]),
     ("error", ["check", "missing.toml"]),
-    ("error", ["design", "--layers", "0"]),
+    ("error", ["design", "--depth", "0"]),
+    ("error", ["erf", "--layers", "3x3", "--node", "x"]),
 ]
 MODELS = str(Path(__file__).parent / "models.py")
 INSPECT_CASES = [
@@ -124,3 +127,12 @@ def test_inspect_documents_validate(args):
 def test_inspect_sizes_documents_validate(args):
     pytest.importorskip("torch")
     jsonschema.validate(document(*args), schema("sizes"))
+
+
+@pytest.mark.parametrize("args", [
+    ["erf", f"{MODELS}:TinyResNet", "--input", "1x3x32x32", "--samples", "2"],
+    ["erf", f"{MODELS}:TinyAttention", "--input", "1x3x32x32", "--samples", "2", "--abs"],
+])
+def test_erf_model_documents_validate(args):
+    pytest.importorskip("torch")
+    jsonschema.validate(document(*args), schema("erf"))

@@ -22,7 +22,7 @@ from .. import __version__
 from ..errors import ConvcalcError, SpecError
 from ..reports import BAD_INPUT, INTERNAL_ERROR, OK, Verdicts, exit_code
 
-COMMANDS = ("out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect")
+COMMANDS = ("out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect", "erf")
 
 # The core names arguments by their Python names; the CLI words them as its flags (errors.ConvcalcError).
 FLAGS = {"in_size": "--in", "unit": "--unit", "channels": "--channels", "shape": "--shape", "verify": "--verify",

@@ -97,6 +97,7 @@ class NodeInfo:
     note: str | None = None
     macs: Macs = NO_MACS  # at batch 1 (costs.model_totals scales by the batch)
     aliases: bool = False  # its output is its input, a view of it, or written into it
+    modules: tuple[str, ...] = ()  # the modules it runs inside, outermost first (fx's nn_module_stack)
 
     @property
     def fields(self) -> list[Field]:
@@ -123,9 +124,14 @@ class Inspection:
     trainable_params: int = 0
 
     def node(self, name: str) -> NodeInfo:
+        """The node named ``name``; a module that holds several nodes (``layer4``, a block) stands for
+        its output, the last node run inside it."""
         for info in self.nodes:
             if info.name == name:
                 return info
+        inside = [info for info in self.nodes if name in info.modules]
+        if inside:
+            return inside[-1]
         known = ", ".join(n.name for n in self.nodes if n.kind in SHOWN)
         raise ConvcalcError(f"no node named {name!r} in the traced graph (nodes shown by default: {known})")
 

@@ -141,6 +141,7 @@ def walk(graph: Any, shape: tuple[int, ...], name: str, notes: list[str] | None 
     live = _live(graph)
     for node in graph.graph.nodes:
         info = _node_info(node, modules, flows, shape, notes)
+        info.modules = tuple(node.meta.get("nn_module_stack", {}))
         if node not in live and info.macs.fvcore:  # fvcore's jit trace drops what the output does not use
             info.macs = info.macs._replace(fvcore=0)
         flows[node.name] = info.flow
