@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # the calculator path loads none of these here: they are impo
     from .checks import CheckResult
     from .design import Design
     from .erf import StackErf
+    from .memory import BatchSearch, StepMemory
+    from .graph.memory_profile import MeasuredStep
     from .graph.erf import ModelErf
     from .solve import SolveResult
     from .sizes import SizeSweep
@@ -60,6 +62,16 @@ def exit_code(report: Verdicts) -> int:
 def sizes(values: tuple[int, ...] | None) -> str:
     """``(256, 256)`` -> ``256x256``; None (a rejected layer has no output) -> ``rejected``."""
     return format_size(values) if values is not None else "rejected"
+
+
+def byte_size(n: int) -> str:
+    """``5.5 GiB (5,864,370,612 bytes)``: binary units and the exact count."""
+    if n.bit_length() > 900:  # beyond what a float holds: the exact count only
+        return f"{n:,} bytes"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
 
 
 # -- convcalc out ---------------------------------------------------------------------------------------
@@ -354,3 +366,40 @@ class ErfReport:
     rejection = None
     failure = None
     disagrees = False
+
+
+# -- convcalc memory ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """A simulated step's memory, the largest batch for a budget, and the profiler's measurement."""
+
+    model: str
+    input_shape: tuple[int, ...]
+    step: StepMemory
+    optimizer: str | None
+    amp: str | None
+    search: BatchSearch | None = None
+    measured: MeasuredStep | None = None
+    show_all: bool = False
+
+    rejection = None
+
+    @property
+    def agrees(self) -> bool | None:
+        if self.measured is None:
+            return None
+        from .graph.memory_profile import agrees
+
+        return agrees(self.step.peak_bytes, self.measured)
+
+    @property
+    def failure(self) -> str | None:
+        if self.search is not None and self.search.largest_batch is None:
+            return (f"even batch 1 does not fit the budget of {byte_size(self.search.budget_bytes)}: its peak is "
+                    f"{byte_size(self.search.peaks[1])}")
+        return None
+
+    @property
+    def disagrees(self) -> bool:
+        return self.agrees is False

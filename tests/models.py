@@ -311,3 +311,63 @@ class ASPPWithPooling(nn.Module):
         y = self.backbone(x)
         pooled = F.interpolate(self.pooling(y), size=y.shape[-2:], mode="nearest")
         return self.project(torch.cat([b(y) for b in self.branches] + [pooled], dim=1))
+
+
+class DepthwiseNet(nn.Module):
+    """MobileNet-style: depthwise 3x3 then pointwise 1x1 convolutions, BatchNorm, ReLU6, a classifier."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU6())
+        blocks = []
+        for _ in range(3):
+            blocks += [nn.Conv2d(width, width, 3, padding=1, groups=width, bias=False), nn.BatchNorm2d(width),
+                       nn.ReLU6(), nn.Conv2d(width, 2 * width, 1, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU6()]
+            width *= 2
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+class FrozenBackbone(nn.Module):
+    """A frozen backbone (no gradients, no optimizer state) under a trainable head; in-place ReLUs."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True),
+                                      nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(32, 8, 1))
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+class SharedConv(nn.Module):
+    """One convolution applied twice (shared weights), with a residual add."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.shared = nn.Conv2d(16, 16, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.stem(x))
+        return self.shared(F.relu(self.shared(y))) + y
+
+
+class DictHeads(nn.Module):
+    """A backbone with two heads returned as a dict (detection-style outputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU())
+        self.boxes = nn.Conv2d(32, 4, 1)
+        self.scores = nn.Conv2d(32, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(x)
+        return {"boxes": self.boxes(features), "scores": self.scores(features)}

@@ -868,9 +868,9 @@ def test_entry_point_registers_only_the_command_run():
             "print(app_for(['nonsense']) is app, [c.callback.__name__ for c in app.registered_commands])\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines() == [
-        "['gridding']", "True ['gridding', 'out', 'rf', 'solve', 'sizes', 'aspp', 'design', 'check', 'inspect', 'erf']"]
+        "['gridding']", "True ['gridding', 'out', 'rf', 'solve', 'sizes', 'aspp', 'design', 'check', 'inspect', 'memory', 'erf']"]
     assert [c.callback.__name__ for c in app.registered_commands] == [
-        "out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect", "erf"]  # every command, in help's order
+        "out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect", "memory", "erf"]  # every command, in help's order
 
 
 # -- what the independent review found -------------------------------------------------------------------

@@ -59,6 +59,9 @@ COMMANDS = [
     "inspect tests/models.py:CostZoo --input 2x3x8x8",
     "inspect tests/models.py:TinyUNet --input 1x1x32x32 --sizes 1..48",
     "inspect tests/models.py:LeNet --input 1x1x32x32 --sizes 28..40 --vary-dim 3",
+    "memory tests/models.py:TinyUNet --input 4x1x32x32 --budget 16MiB",
+    "memory tests/models.py:DictHeads --input 2x3x32x32 --infer",
+    "memory tests/models.py:TinyResNet --input 2x3x32x32 --amp bf16 --optimizer sgd",
     "erf --layers 3x3*4",
     "erf --layers 3x3d1,3x3d2,3x3d5 --dims 1",
     "erf --layers tconv4s2p1,3x3 --dims 1",
@@ -75,7 +78,7 @@ def _slug(command: str) -> str:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_json_document_is_unchanged(command):
-    if "--verify" in command or command.startswith("inspect"):
+    if "--verify" in command or command.startswith(("inspect", "memory")):
         pytest.importorskip("torch")
     result = subprocess.run([sys.executable, "-m", "convcalc", *shlex.split(command), "--json"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)

@@ -26,7 +26,7 @@ def document(*args: str) -> dict:
 
 
 @pytest.mark.parametrize("name", ["out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "error",
-                                  "inspect", "erf"])
+                                  "inspect", "erf", "memory"])
 def test_schemas_are_valid_json_schema(name):
     jsonschema.Draft202012Validator.check_schema(schema(name))
 
@@ -136,3 +136,15 @@ def test_inspect_sizes_documents_validate(args):
 def test_erf_model_documents_validate(args):
     pytest.importorskip("torch")
     jsonschema.validate(document(*args), schema("erf"))
+
+
+@pytest.mark.parametrize("args", [
+    ["memory", f"{MODELS}:TinyResNet", "--input", "4x3x32x32"],
+    ["memory", f"{MODELS}:TinyUNet", "--input", "2x1x32x32", "--infer"],
+    ["memory", f"{MODELS}:DictHeads", "--input", "2x3x32x32", "--budget", "8MiB", "--optimizer", "momentum"],
+    ["memory", f"{MODELS}:FrozenBackbone", "--input", "2x3x16x16", "--verify", "--amp", "bf16"],
+    ["memory", f"{MODELS}:TinyResNet", "--input", "4x3x32x32", "--budget", "1kB"],
+])
+def test_memory_documents_validate(args):
+    pytest.importorskip("torch")
+    jsonschema.validate(document(*args), schema("memory"))

@@ -22,12 +22,12 @@ from .. import __version__
 from ..errors import ConvcalcError, SpecError
 from ..reports import BAD_INPUT, INTERNAL_ERROR, OK, Verdicts, exit_code
 
-COMMANDS = ("out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect", "erf")
+COMMANDS = ("out", "rf", "solve", "sizes", "gridding", "aspp", "design", "check", "inspect", "memory", "erf")
 
 # The core names arguments by their Python names; the CLI words them as its flags (errors.ConvcalcError).
 FLAGS = {"in_size": "--in", "unit": "--unit", "channels": "--channels", "shape": "--shape", "verify": "--verify",
          "kernel_size": "--kernel-size", "target_rf": "--rf", "layers": "--layers", "depth": "--depth", "map_size": "--map",
-         "max_rate": "--max-rate", "top": "--top", "out_size": "--out", "max_kernel": "--max-kernel",
+         "max_rate": "--max-rate", "top": "--top", "budget": "--budget", "out_size": "--out", "max_kernel": "--max-kernel",
          "max_stride": "--max-stride", "max_dilation": "--max-dilation", "input": "--input", "stride": "--stride",
          "dilation": "--dilation", "padding": "--padding", "op": "--op", "dtype": "--dtype", "sizes": "--sizes",
          "size_range": "--range"}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..cost import element_size
@@ -181,6 +181,7 @@ class ModelTotals:
     param_bytes: int
     activation_bytes: int
     macs: Macs
+    peak_bytes: int | None = None  # the inference peak, float32 (memory --infer)
 
     @property
     def non_trainable_params(self) -> int:
@@ -189,8 +190,9 @@ class ModelTotals:
 
 def inspection_totals(inspection: Any, dtype: str = "float32") -> ModelTotals:
     """Parameters, bytes and MACs of a whole inspected model, every node counted (not only those shown)."""
-    return model_totals(inspection.nodes, inspection.params, inspection.trainable_params,
-                        inspection.input_shape[0], dtype)
+    totals = model_totals(inspection.nodes, inspection.params, inspection.trainable_params,
+                          inspection.input_shape[0], dtype)
+    return replace(totals, peak_bytes=inspection.peak_bytes)
 
 
 def model_totals(nodes: Sequence[Any], params: int, trainable_params: int, batch: int, dtype: str = "float32"

@@ -122,6 +122,7 @@ class Inspection:
     graph: Any = None  # the fx GraphModule (None after the hook fallback)
     params: int = 0  # the model's parameters, each counted once however often it is used
     trainable_params: int = 0
+    peak_bytes: int | None = None  # memory --infer's peak (graph/memory.py)
 
     def node(self, name: str) -> NodeInfo:
         """The node named ``name``; a module that holds several nodes (``layer4``, a block) stands for

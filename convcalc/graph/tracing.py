@@ -20,6 +20,7 @@ from ..torchcheck import error_line, import_torch, mib
 from .fields import SHOWN, Flow, Inspection, NodeInfo, input_flow
 from .costs import aliases, function_macs, module_macs
 from .fx import shape_recorder, trace_failure
+from .memory import inference_peak
 from .rules import (first_flow, function_name, getitem, meta_shape, node_args, node_key, pieces, through_function,
                     through_module)
 
@@ -46,14 +47,15 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
             raise ConvcalcError(f"the model cannot be traced ({trace_failure(exc)}), and running it on a "
                                 f"{format_size(shape)} input (a {mib(sample * 4)} tensor; limit "
                                 f"{mib(EAGER_LIMIT_BYTES)}) is too large") from None
-        return _counted(_hook_inspection(model, torch.zeros(1, *shape[1:]), shape, name, trace_failure(exc)), model)
+        return _counted(_hook_inspection(model, torch.zeros(1, *shape[1:]), shape, name, trace_failure(exc)), model,
+                        eager=sample * shape[0] * 4 <= EAGER_LIMIT_BYTES)
     notes = []
     if sample * 4 * LARGE_INPUT_FACTOR > EAGER_LIMIT_BYTES:  # shapes on the meta device first: how big is it?
         largest = _meta_shapes(graph, torch, shape)
         if largest * 4 * 3 > EAGER_LIMIT_BYTES:
             notes.append(f"shapes from the meta device: an eager run on zeros would hold tensors of "
                          f"{mib(largest * 4)} (limit {mib(EAGER_LIMIT_BYTES)} for three of them)")
-            return _counted(walk(graph, shape, name, notes), model)
+            return _counted(walk(graph, shape, name, notes), model, eager=False)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
@@ -64,15 +66,16 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
         meant = _batch_first(graph, shape)
         diagnosis = None if meant else diagnose_input(graph, shape)
         raise (meant or (ConvcalcError(diagnosis) if diagnosis else _raised_on_zeros(exc, shape))) from None
-    return _counted(walk(graph, shape, name), model)
+    return _counted(walk(graph, shape, name), model, eager=sample * shape[0] * 4 * LARGE_INPUT_FACTOR <= EAGER_LIMIT_BYTES)
 
 
-def _counted(inspection: Inspection, model: Any) -> Inspection:
+def _counted(inspection: Inspection, model: Any, eager: bool = True) -> Inspection:
     """The model's parameters, each once (a GraphModule holds only those the forward pass uses). A model
     that is one leaf module (torch.nn:Conv2d) is traced into functions, but torchinfo counts it as one
     module call: its torchinfo MACs go on the node that gives the output."""
     inspection.params = sum(p.numel() for p in model.parameters())
     inspection.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    inspection.peak_bytes = inference_peak(model, inspection.input_shape, eager)
     last = next((n for n in inspection.nodes if n.flow is inspection.output.flow), None)
     if inspection.traced and next(model.children(), None) is None and last is not None and last.shape:
         batch1 = (1, *last.shape[1:])

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import visible
-from ..reports import sizes
+from ..reports import byte_size, sizes
 
 if TYPE_CHECKING:
     from ..periodic import UnitField
@@ -279,15 +279,6 @@ def run_notes(answer: TorchAnswer, verdict: Verdict) -> list[str]:
 def agreement(agrees: bool, word: str = "agrees") -> tuple[str, str]:
     """The word and style of a torch cross-check's verdict."""
     return (word, "green") if agrees else ("DISAGREES", "bold red")
-
-
-def byte_size(n: int) -> str:
-    if n.bit_length() > 900:  # beyond what a float holds: the exact count only
-        return f"{n:,} bytes"
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit} ({n:,} bytes)"
-    return f"{n:,} bytes"
 
 
 def verify_document(answer: TorchAnswer, verdict: Verdict, channels: bool = False) -> dict[str, Any]:

@@ -80,6 +80,8 @@ def totals_lines(report: InspectReport) -> list[Any]:
         line(f"MACs {macs_text(t.macs.aten)} aten, {macs_text(t.macs.fvcore)} fvcore, "
              f"{macs_text(t.macs.torchinfo)} torchinfo (what each counts: convcalc inspect --help); activations "
              f"{byte_size(t.activation_bytes)} as {t.dtype}"),
+        *([line(f"inference peak {byte_size(t.peak_bytes)} (float32: parameters, the input and the activations alive "
+                f"at once; training: convcalc memory)")] if t.peak_bytes is not None else []),
     ]
 
 
@@ -132,6 +134,7 @@ def _node_json(node: NodeInfo, batch: int, element_bytes: int) -> dict[str, Any]
 def totals_json(totals: ModelTotals) -> dict[str, Any]:
     return {"params": totals.params, "trainable_params": totals.trainable_params, "dtype": totals.dtype,
             "param_bytes": totals.param_bytes, "activation_bytes": totals.activation_bytes,
+            "peak_bytes": totals.peak_bytes,
             "macs": dict(totals.macs._asdict())}
 
 
