@@ -394,6 +394,10 @@ def _recorder(tracker: _Tracker, stack: _ModuleStack, nodes: dict[str, NodeMemor
     batch_norm = torch.ops.aten.native_batch_norm.default
 
     class Recorder(TorchDispatchMode):
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            return False  # nothing here is compiled: no wrapper, and no torch._dynamo to import (1.5 s)
+
         def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             out = func(*args, **(kwargs or {}))
             tracker.where = stack.where()
