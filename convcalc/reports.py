@@ -314,7 +314,7 @@ class CheckReport(NamedTuple):
 
     @property
     def agrees(self) -> bool:
-        return self.verdicts is None or all(v is None or v.agrees for v in self.verdicts)
+        return self.verdicts is None or all(v is None or v.agrees is not False for v in self.verdicts)
 
     rejection = None
 
@@ -343,7 +343,7 @@ class InspectReport:
 
     @property
     def disagrees(self) -> bool:
-        return any(not m.agrees for m in self.measurements or ())
+        return any(m.agrees is False for m in self.measurements or ())
 
 
 

@@ -294,7 +294,7 @@ def _share(mask: Any) -> Fraction:
 class CheckVerify:
     """torch's view of one check: the stack run on the check's input, and its field measured."""
 
-    agrees: bool
+    agrees: bool | None  # None: nothing could be compared (the detail says why)
     detail: str
 
 
@@ -306,6 +306,7 @@ def verify_check(result: Any) -> CheckVerify | None:
     layers = list(result.check.stack)
     notes = []
     agrees = True
+    compared = 0
     field = result.field
     if result.check.in_size is not None:
         size = tuple(result.check.in_size) if isinstance(result.check.in_size, tuple) else \
@@ -314,6 +315,7 @@ def verify_check(result: Any) -> CheckVerify | None:
         answer = run_stack(layers, size, [f.out for f in field.layers] if field is not None else [])
         verdict = judge(layers, ours, answer)
         agrees &= verdict.agrees
+        compared += 1
         theirs = format_size(answer.out) if answer.out is not None else f"rejects it ({answer.error})"
         notes.append(f"torch {theirs}, convcalc {format_size(ours) if ours else 'rejects it'}")
     if field is not None and field.rejected is None:
@@ -323,8 +325,9 @@ def verify_check(result: Any) -> CheckVerify | None:
             notes.append(f"field not measured: {exc}")
         else:
             agrees &= measured.agrees
+            compared += 1
             notes.append(f"gradient field {format_size(tuple(f.receptive_field for f in measured.measured))} with "
                          f"{format_size(tuple(f.holes for f in measured.measured))} holes, convcalc "
                          f"{format_size(tuple(f.receptive_field for f in measured.predicted))} with "
                          f"{format_size(tuple(f.holes for f in measured.predicted))}")
-    return CheckVerify(agrees, "; ".join(notes))
+    return CheckVerify(agrees if compared else None, "; ".join(notes))

@@ -371,3 +371,170 @@ class DictHeads(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(x)
         return {"boxes": self.boxes(features), "scores": self.scores(features)}
+
+
+class ShapeBranch(nn.Module):
+    """A block that branches in Python on its input's size (as timm's mvitv2, nest, tiny_vit do): fx cannot
+    trace it, so it becomes an opaque leaf while the model around it stays a graph."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 2:  # the line fx cannot trace
+            x = F.pad(x, (0, 1, 0, 1))
+        return self.conv(x)
+
+
+class PartlyTraceable(nn.Module):
+    """A stem, a block fx cannot trace, a strided convolution and a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = ShapeBranch(8)
+        self.down = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.down(F.relu(self.block(F.relu(self.stem(x)))))
+        return self.head(y.mean((2, 3)))
+
+
+class WindowAttention(nn.Module):
+    """Swin's block in small: a 2x2 patch embedding, channels-last tokens, a cyclic shift (torch.roll), the
+    windows cut out by view and permute, attention inside each window (as matmuls, or fused), the windows
+    put back and the shift undone. A token sees its (shifted) window of 4x4 patches: 8x8 pixels."""
+
+    def __init__(self, width: int = 8, window: int = 4, shift: int = 2, fused: bool = False):
+        super().__init__()
+        self.window, self.shift, self.fused = window, shift, fused
+        self.embed = nn.Conv2d(3, width, 2, stride=2)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.embed(x).permute(0, 2, 3, 1)
+        n, h, w, c = y.shape
+        ws = self.window
+        shifted = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        tokens = shifted.view(n, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, c)
+        q, k, v = self.qkv(tokens).chunk(3, dim=-1)
+        if self.fused:
+            mixed = F.scaled_dot_product_attention(q, k, v)
+        else:
+            mixed = (q @ k.transpose(-2, -1) * c ** -0.5).softmax(dim=-1) @ v
+        back = self.proj(mixed).view(n, h // ws, w // ws, ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h, w, c)
+        return (y + torch.roll(back, shifts=(self.shift, self.shift), dims=(1, 2))).permute(0, 3, 1, 2)
+
+
+class NHWCBlock(nn.Module):
+    """ConvNeXt's block: a depthwise 7x7, then an MLP over channels on channels-last tensors (permute,
+    Linear, GELU, Linear, permute back), added to its input."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 2, stride=2)
+        self.dw = nn.Conv2d(width, width, 7, padding=3, groups=width)
+        self.fc1 = nn.Linear(width, 4 * width)
+        self.fc2 = nn.Linear(4 * width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stem(x)
+        z = self.dw(y).permute(0, 2, 3, 1)
+        return y + self.fc2(F.gelu(self.fc1(z))).permute(0, 3, 1, 2)
+
+
+class ChannelShuffleNet(nn.Module):
+    """ShuffleNet's channel shuffle between two grouped convolutions: view into groups, transpose, view back."""
+
+    def __init__(self, width: int = 8, groups: int = 2):
+        super().__init__()
+        self.groups = groups
+        self.conv1 = nn.Conv2d(3, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, groups=groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv1(x)
+        n, c, h, w = y.shape
+        y = y.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+        return self.conv2(y)
+
+
+class Linear(nn.Linear):
+    """timm's Linear: a subclass of nn.Linear outside torch.nn, which fx traces through to F.linear."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+
+class StdConv2d(nn.Conv2d):
+    """A weight-standardised convolution (timm's ScaledStdConv2d, NFNets): the weight normalised per output
+    channel by F.batch_norm, then F.conv2d."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, training=True,
+                              momentum=0.0, eps=1e-6).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class TimmLayers(nn.Module):
+    """Modules that are subclasses of torch.nn ones, as timm writes them: counted as torchinfo counts the
+    class they are."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = StdConv2d(3, 8, 3, stride=2, padding=1)
+        self.head = Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.relu(self.conv(x)).mean((2, 3)))
+
+
+class RowLSTM(nn.Module):
+    """Sequencer2d's horizontal mixing: every row of the map a sequence for a bidirectional LSTM, so each
+    position sees its whole row (global along the width) and its own rows along the height."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.lstm = nn.LSTM(width, width // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stem(x)
+        n, c, h, w = y.shape
+        rows, _ = self.lstm(y.permute(0, 2, 3, 1).reshape(n * h, w, c))
+        return rows.reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+
+class TinyMHA(nn.Module):
+    """torchvision's ViT encoder block in small: nn.MultiheadAttention over the patches (batch first, no
+    weights asked for), a residual, then the tokens back into a map."""
+
+    def __init__(self, width: int = 8, patch: int = 4):
+        super().__init__()
+        self.embed = nn.Conv2d(3, width, patch, stride=patch)
+        self.attention = nn.MultiheadAttention(width, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.embed(x)
+        n, c, h, w = y.shape
+        tokens = y.flatten(2).transpose(1, 2)
+        mixed, _ = self.attention(tokens, tokens, tokens, need_weights=False)
+        return (tokens + mixed).transpose(1, 2).reshape(n, c, h, w)
+
+
+class OptionalMask(nn.Module):
+    """A forward with an optional second argument (timm's hiera: ``forward(x, mask=None)``): inspected as
+    ``model(x)`` calls it, the mask left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.conv(x)
+        if mask is not None:
+            y = y * mask.view(y.shape[0], 1, *y.shape[2:])
+        return y

@@ -948,8 +948,10 @@ def test_python_dash_m_without_its_dependencies_says_so(tmp_path):
     assert result.stderr.startswith("error: convcalc needs typer, which is not installed")
 
 
-def test_shell_completion_is_offered():
+def test_shell_completion_is_offered(monkeypatch):
     assert "--install-completion" in invoke("--help").stdout
+    # Typer detects the shell from the process tree unless told: name it, as a machine without one would.
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     script = invoke("--show-completion", "bash")
     assert script.exit_code == 0 and "complete" in script.stdout and "convcalc" in script.stdout.lower()
 

@@ -26,9 +26,10 @@ def test_convolution_counts_output_positions_or_a_transposed_ones_input_position
 def test_products_count_per_output_element_in_aten_and_as_fvcore_does():
     node = SimpleNamespace(args=(), kwargs={})
     # matmul broadcasting a 2-d left operand: aten counts every batch, fvcore only prod(a) x m.
-    assert function_macs("matmul", node, [(4, 5), (3, 5, 6)], (3, 4, 6)) == (Macs(3 * 4 * 6 * 5, 4 * 5 * 6), None)
-    assert function_macs("baddbmm", node, [(2, 4, 6), (2, 4, 5), (2, 5, 6)], (2, 4, 6))[0] == Macs(2 * 4 * 6 * 5)
-    assert function_macs("einsum", node, [(2, 3)], (2, 3))[1] is not None  # said, not silently zero
+    assert function_macs("matmul", node, [(4, 5), (3, 5, 6)], (3, 4, 6)) == Macs(3 * 4 * 6 * 5, 4 * 5 * 6)
+    assert function_macs("baddbmm", node, [(2, 4, 6), (2, 4, 5), (2, 5, 6)], (2, 4, 6)) == Macs(2 * 4 * 6 * 5)
+    # einsum has no closed form: its MACs come from the ops it dispatches (tests/test_dispatch.py).
+    assert function_macs("einsum", node, [(2, 3)], (2, 3)) == Macs()
 
 
 def test_totals_scale_by_the_batch_and_skip_views():

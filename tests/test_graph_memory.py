@@ -4,8 +4,6 @@ saved_tensors_hooks, on every kind of model the issue names; the command itself 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 

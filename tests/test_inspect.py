@@ -121,7 +121,7 @@ def test_normalisation_over_positions_skips_the_measurement():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GroupNorm(2, 4), torch.nn.Conv2d(4, 4, 3))
     inspection = inspect_model(model, (1, 3, 16, 16))
     [result] = verify_nodes(inspection, ["2"])
-    assert result.skipped.startswith("GroupNorm (1) lies before it") and result.agrees
+    assert result.skipped.startswith("GroupNorm (1) lies before it") and result.agrees is None  # skipped, not agreed
 
 
 def test_batch_size_is_reported_but_a_batch_of_one_runs():
@@ -152,9 +152,9 @@ def test_a_model_that_raises_on_the_input():
 
 # -- the command ----------------------------------------------------------------------------------------
 
-INSPECT_KEYS = {"schema", "model", "input", "traced", "nodes", "output", "totals", "warnings"}
+INSPECT_KEYS = {"schema", "model", "input", "traced", "opaque", "nodes", "output", "totals", "warnings"}
 NODE_KEYS = {"name", "op", "shape", "params", "macs", "out_bytes", "receptive_field", "receptive_field_min", "jump",
-             "start", "holes"}
+             "start", "holes", "local_receptive_field"}
 
 
 def invoke(*args):

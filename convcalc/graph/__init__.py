@@ -10,7 +10,18 @@ torch is imported only when a model is loaded, traced or measured (``import conv
 none of it).
 """
 
-from .fields import FLAT, GLOBAL, SHOWN, UNKNOWN, Field, FieldState, Flow, Inspection, NodeInfo, NodeKind
+from .fields import (
+           FLAT,
+           GLOBAL,
+           SHOWN,
+           UNKNOWN,
+           Field,
+           FieldState,
+           Flow,
+           Inspection,
+           NodeInfo,
+           NodeKind,
+)
 from .loading import load_model
 from .measure import NodeMeasurement, verify_default, verify_nodes
 from .tracing import inspect_model, shown_nodes

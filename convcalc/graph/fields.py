@@ -15,6 +15,19 @@ from typing import Any, NamedTuple, Union
 
 from ..errors import ConvcalcError
 from ..periodic import PeriodicField, Window
+from .layout import (
+    Layout,
+    axis_dims,
+    covers,
+    dropped,
+    input_layout,
+    mixed_factors,
+    mixing_window,
+    standard_dims,
+    without_positions,
+)
+from .layout import opaque as opaque_layout
+from .layout import reshaped as reshaped_layout
 
 
 class FieldState(enum.Enum):
@@ -23,6 +36,7 @@ class FieldState(enum.Enum):
     GLOBAL = "global"  # every input position (after global pooling, a linear layer over positions, ...)
     FLAT = "flat"  # positions flattened into features: each value has a field, the tensor has no positions
     UNKNOWN = "unknown"  # an op convcalc has no rule for
+    NONE = "none"  # local fields only: no path that avoids an op mixing a whole dimension
 
 
 class Macs(NamedTuple):
@@ -45,7 +59,7 @@ def node_argument(node: Any, name: str, position: int, default: Any) -> Any:
     return node.args[position] if len(node.args) > position else default
 
 
-GLOBAL, FLAT, UNKNOWN = FieldState.GLOBAL, FieldState.FLAT, FieldState.UNKNOWN
+GLOBAL, FLAT, UNKNOWN, NONE = FieldState.GLOBAL, FieldState.FLAT, FieldState.UNKNOWN, FieldState.NONE
 Field = Union[PeriodicField, FieldState]  # per spatial dimension
 
 
@@ -61,6 +75,8 @@ class NodeKind(enum.Enum):
     LINEAR = "linear"
     MERGE = "merge"
     REDUCE = "reduce"
+    ATTENTION = "attention"
+    OPAQUE = "opaque"
 
 
 SHOWN = frozenset(NodeKind)
@@ -68,20 +84,34 @@ SHOWN = frozenset(NodeKind)
 
 @dataclass
 class Flow:
-    """What a value in the graph carries: its shape, and per spatial dimension its field.
+    """What a value in the graph carries: its shape, per spatial dimension its field, and its layout
+    (graph/layout.py: which tensor axes hold which positions).
 
-    ``axes`` maps tensor axes to the model input's spatial dimensions; ``constant`` marks values that do
-    not depend on the input (parameters, sizes), which merges ignore.
+    ``constant`` marks values that do not depend on the input (parameters, sizes), which merges ignore.
+    ``local`` marks the flows of the local walk (:func:`mixed`), where an op that mixes a whole dimension
+    leaves no path (NONE) instead of a global field.
     """
 
     shape: tuple[int, ...] | None
     fields: list[Field] = field(default_factory=list)
-    axes: dict[int, int] = field(default_factory=dict)
+    layout: Layout | None = None
     constant: bool = False
     items: list[Flow] | None = None  # tuples and lists of values
+    local: bool = False
 
     def spatial(self) -> bool:
         return bool(self.fields) and not self.constant
+
+    @property
+    def axes(self) -> dict[int, int]:
+        """Tensor axes that each hold one spatial dimension whole: axis -> dimension."""
+        return axis_dims(self.layout) if self.layout is not None else {}
+
+    def derive(self, shape: tuple[int, ...] | None, fields: list[Field] | None = None,
+               layout: Layout | None | str = "same") -> Flow:
+        """A flow made from this one: the same fields and layout unless given."""
+        return Flow(shape, list(self.fields if fields is None else fields),
+                    self.layout if layout == "same" else layout, local=self.local)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -98,6 +128,7 @@ class NodeInfo:
     macs: Macs = NO_MACS  # at batch 1 (costs.model_totals scales by the batch)
     aliases: bool = False  # its output is its input, a view of it, or written into it
     modules: tuple[str, ...] = ()  # the modules it runs inside, outermost first (fx's nn_module_stack)
+    local_fields: list[Field] = field(default_factory=list)  # the local walk's fields (:func:`mixed`)
 
     @property
     def fields(self) -> list[Field]:
@@ -123,6 +154,15 @@ class Inspection:
     params: int = 0  # the model's parameters, each counted once however often it is used
     trainable_params: int = 0
     peak_bytes: int | None = None  # memory --infer's peak (graph/memory.py)
+    opaque: dict[str, str] = field(default_factory=dict)  # modules fx could not trace, called whole: why
+
+    @property
+    def traced_as(self) -> str:
+        """``fx``, ``fx, 2 opaque modules`` (fx traced all but those: graph/partial.py), or ``forward hooks``."""
+        if not self.traced:
+            return "forward hooks"
+        count = len(self.opaque)
+        return "fx" if not count else f"fx, {count} opaque module{'s' if count != 1 else ''}"
 
     def node(self, name: str) -> NodeInfo:
         """The node named ``name``; a module that holds several nodes (``layer4``, a block) stands for
@@ -137,38 +177,48 @@ class Inspection:
         raise ConvcalcError(f"no node named {name!r} in the traced graph (nodes shown by default: {known})")
 
 
-def input_flow(shape: tuple[int, ...] | None, dims: int) -> Flow:
+def input_flow(shape: tuple[int, ...] | None, dims: int, local: bool = False) -> Flow:
     """The model's input: each spatial axis (2, 3, ...) its own dimension, each unit seeing itself."""
-    return Flow(shape, [PeriodicField.input() for _ in range(dims)], {2 + d: d for d in range(dims)})
+    return Flow(shape, [PeriodicField.input() for _ in range(dims)],
+                input_layout(shape, dims) if shape is not None else None, local=local)
+
+
+def standard(source: Flow) -> bool:
+    """Spatial dimensions on the tensor's last axes, whole and in order (what conv and pooling act on)."""
+    return standard_dims(source.layout, len(source.fields))
 
 
 def apply(source: Flow, windows: list[Window], shape: tuple[int, ...] | None) -> Flow:
-    if not _standard_axes(source):
+    if not standard(source):
         return unknown(source, shape)
     fields = [f.through(w) if isinstance(f, PeriodicField) else f for f, w in zip(source.fields, windows)]
-    return Flow(shape, fields, dict(source.axes))
+    return source.derive(shape, fields, _layout_for(source, shape))
 
 
-def _standard_axes(source: Flow) -> bool:
-    """Spatial dimensions still on the tensor's last axes, in order (what conv and pooling act on)."""
-    if source.shape is None:
-        return False
-    n = len(source.fields)
-    return all(source.axes.get(len(source.shape) - n + d) == d for d in range(n))
+def _layout_for(source: Flow, shape: tuple[int, ...] | None) -> Layout | None:
+    """The standard layout of ``shape`` (what a conv, a pool or an interpolation gives)."""
+    return input_layout(shape, len(source.fields)) if shape is not None else None
 
 
 def adaptive(source: Flow, shape: tuple[int, ...] | None) -> Flow:
-    if shape is None or source.shape is None or not _standard_axes(source):
+    if shape is None or source.shape is None or not standard(source):
         return unknown(source, shape)
     n = len(source.fields)
     fields: list[Field] = []
     for d, f in enumerate(source.fields):
         size_in, size_out = source.shape[-n + d], shape[-n + d]
-        if size_out == 1 or not isinstance(f, PeriodicField):
-            fields.append(GLOBAL if size_out == 1 else f)
-            continue
-        fields.append(f.through(_adaptive_window(size_in, size_out)))
-    return Flow(shape, fields, dict(source.axes))
+        if size_out == 1 and size_in > 1:
+            fields.append(_whole(source))
+        elif not isinstance(f, PeriodicField):
+            fields.append(f)
+        else:
+            fields.append(f.through(_adaptive_window(size_in, size_out)))
+    return source.derive(shape, fields, _layout_for(source, shape))
+
+
+def _whole(source: Flow) -> Field:
+    """What mixing a whole dimension gives: global, or in the local walk, no path."""
+    return NONE if source.local else GLOBAL
 
 
 def _adaptive_window(size_in: int, size_out: int) -> Window:
@@ -179,10 +229,10 @@ def _adaptive_window(size_in: int, size_out: int) -> Window:
 
 
 def resize(source: Flow, shape: tuple[int, ...] | None, mode: str, align_corners: bool,
-            antialias: bool = False) -> tuple[Flow, str | None]:
+           antialias: bool = False) -> tuple[Flow, str | None]:
     """Interpolation by whole factors, up or down, read exactly (taps of zero weight excluded); "area"
     is adaptive average pooling; antialiased downsampling widens the filter, so its field is unknown."""
-    if shape is None or source.shape is None or not _standard_axes(source):
+    if shape is None or source.shape is None or not standard(source):
         return unknown(source, shape), "interpolation on an unusual layout: its field is unknown"
     n = len(source.fields)
     fields: list[Field] = []
@@ -197,7 +247,7 @@ def resize(source: Flow, shape: tuple[int, ...] | None, mode: str, align_corners
                                              f"{', align_corners' if align_corners else ''}) is not by a whole "
                                              f"factor: its field is unknown")
         fields.append(f.through(window) if isinstance(f, PeriodicField) else f)
-    return Flow(shape, fields, dict(source.axes)), None
+    return source.derive(shape, fields, _layout_for(source, shape)), None
 
 
 def _resize_window(size_in: int, size_out: int, mode: str, align_corners: bool) -> Window | None:
@@ -229,51 +279,91 @@ def _resize_window(size_in: int, size_out: int, mode: str, align_corners: bool) 
     return Window.from_function(scale.denominator, scale.numerator, reads)
 
 
-def flatten(source: Flow, shape: tuple[int, ...] | None, start: int) -> tuple[NodeKind | None, Flow, str | None]:
-    """Flattening positions into features: global stays global, positional fields become FLAT."""
-    if source.shape is not None and any(axis >= start for axis in source.axes):
-        return NodeKind.FLATTEN, flattened(source, shape), None
-    return None, Flow(shape, list(source.fields), dict(source.axes)), None
+def reshaped(source: Flow, shape: tuple[int, ...] | None) -> Flow:
+    """A view or reshape: the positions move with the layout (graph/layout.py); where the layout cannot
+    follow (a split that does not divide) the field is unknown. Positions merged with channels on one
+    axis (a classifier's flatten) show as ``flat``: each value keeps its field."""
+    if shape is None or source.layout is None:
+        return unknown(source, shape)
+    layout = reshaped_layout(source.layout, shape)
+    if layout is None:
+        return unknown(source, shape)
+    flat = any(any(f[0] is not None for f in axis) and any(f[0] is None and f[1] > 1 for f in axis)
+               for axis in layout)
+    fields = [FLAT if flat and isinstance(f, PeriodicField) else f for f in source.fields]
+    return source.derive(shape, fields, layout)
 
 
-def flattened(source: Flow, shape: tuple[int, ...] | None) -> Flow:
-    return Flow(shape, [f if f in (GLOBAL, UNKNOWN) else FLAT for f in source.fields], {})
+def mixed(source: Flow, axes: list[int], shape: tuple[int, ...] | None, keep: bool = True) -> Flow:
+    """An op whose every output value along ``axes`` depends on every input value along them (attention
+    over tokens, a softmax, a reduction, a linear layer over an axis of positions): each position's field
+    becomes the union over the positions those axes hold (global where they hold a whole dimension; in
+    the local walk, no path). ``keep``: the axes stay, holding no position now (else they are dropped)."""
+    if source.layout is None or any(a >= len(source.layout) for a in axes):
+        return unknown(source, shape)
+    factors = mixed_factors(source.layout, axes)
+    fields: list[Field] = []
+    for d, f in enumerate(source.fields):
+        if d not in factors or isinstance(f, FieldState) and f is not FLAT:
+            fields.append(f if f is not FLAT or d not in factors else _whole(source))
+        elif covers(source.layout, d, factors[d]):
+            fields.append(_whole(source))
+        else:
+            fields.append(f.through(mixing_window(factors[d])) if isinstance(f, PeriodicField) else f)
+    layout = without_positions(source.layout, axes) if keep else dropped(source.layout, axes)
+    if shape is not None and (len(layout) != len(shape) or any(math.prod(x[1] for x in axis) != n
+                                                               for axis, n in zip(layout, shape))):
+        layout = reshaped_layout(layout, shape) or opaque_layout(shape)
+    return source.derive(shape, fields, layout)
 
 
-def last_axis(source: Flow, shape: tuple[int, ...] | None) -> Flow:
-    """A layer acting on the last axis (Linear): global if that axis is a spatial one or holds flattened
-    positions."""
-    if FLAT in source.fields or (source.shape is not None and (len(source.shape) - 1) in source.axes):
-        return globalised(source, shape)
-    return same(source, shape)
+def union(fields: list[list[Field]], local: bool) -> list[Field]:
+    """Per dimension, the union of several inputs' fields (a merge); in the local walk an input with no
+    path adds nothing. Returns the fields and whether the jumps and centres agreed is left to merges."""
+    out: list[Field] = []
+    for d in range(len(fields[0])):
+        current = fields[0][d]
+        for other in (f[d] for f in fields[1:]):
+            current = union_one(current, other, local)
+        out.append(current)
+    return out
+
+
+def union_one(mine: Field, theirs: Field, local: bool) -> Field:
+    if local and NONE in (mine, theirs):
+        return theirs if mine is NONE else mine
+    if GLOBAL in (mine, theirs):
+        return GLOBAL
+    if UNKNOWN in (mine, theirs) or FLAT in (mine, theirs):
+        return UNKNOWN if UNKNOWN in (mine, theirs) else FLAT
+    assert isinstance(mine, PeriodicField) and isinstance(theirs, PeriodicField)
+    return mine.union(theirs)[0]
 
 
 def same(source: Flow, shape: tuple[int, ...] | None) -> Flow:
-    return Flow(shape, list(source.fields), dict(source.axes))
-
-
-def globalised(source: Flow, shape: tuple[int, ...] | None) -> Flow:
-    return Flow(shape, [GLOBAL if f != UNKNOWN else UNKNOWN for f in source.fields], {})
+    """Per position: the fields and the layout stay (where the shape keeps its rank)."""
+    if shape is None or source.shape is None or len(shape) != len(source.shape):
+        return source.derive(shape, layout=None if shape is None else opaque_layout(shape))
+    return source.derive(shape)
 
 
 def unknown(source: Flow, shape: tuple[int, ...] | None) -> Flow:
-    return Flow(shape, [f if f == GLOBAL else UNKNOWN for f in source.fields], dict(source.axes))
+    return source.derive(shape, [f if f in (GLOBAL, NONE) else UNKNOWN for f in source.fields],
+                         opaque_layout(shape) if shape is not None else None)
 
 
 def same_spatial(source: Flow, shape: tuple[int, ...] | None) -> bool:
     return shape is not None and source.shape is not None and len(shape) == len(source.shape) and all(
-        shape[axis] == source.shape[axis] for axis in source.axes)
+        shape[axis] == source.shape[axis] for axis in source.axes) and bool(source.axes)
 
 
 def broadcast_along(flow: Flow, shape: tuple[int, ...] | None, dim: int) -> bool:
-    """An input of size 1 along a spatial axis that the output has wider (broadcast): it adds nothing
-    per position along that dimension beyond its own (usually global) field."""
-    if flow.shape is None or shape is None:
+    """An input holding no position of ``dim`` that the output has (a gate or a bias of size 1 along it,
+    broadcast): it adds nothing per position along that dimension beyond its own field."""
+    if flow.layout is None or shape is None:
         return False
-    for axis, d in flow.axes.items():
-        if d == dim and axis < len(flow.shape) and axis < len(shape):
-            return flow.shape[axis] == 1 and shape[axis] > 1
-    return False
+    holds = any(f[0] == dim and f[1] > 1 for axis in flow.layout for f in axis)
+    return not holds and any(n > 1 for n in shape)
 
 
 def field_values(fields: list[Field], what: str) -> Any:

@@ -11,20 +11,33 @@ from ..errors import ConvcalcError
 from ..torchcheck import error_line, import_torch
 
 
-def shape_recorder(graph: Any, torch: Any) -> Any:
+def shape_recorder(graph: Any, torch: Any, counter: Any = None) -> Any:
     """An interpreter that runs the graph eagerly and records each node's output shape (a tuple for a
-    tensor, a list for a sequence of tensors, None otherwise) in ``node.meta["convcalc_shape"]``."""
+    tensor, a list for a tuple or list holding tensors (their shapes, None for what is not one, nested
+    lists for nested tuples), None otherwise) in ``node.meta["convcalc_shape"]``; with an
+    active ``counter`` (graph/dispatch.py), the aten and fvcore MACs of the ops each node dispatched in
+    ``node.meta["convcalc_dispatched"]``."""
 
     def shape_of(value: Any) -> Any:
         if isinstance(value, torch.Tensor):
             return tuple(int(d) for d in value.shape)
-        if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
-            return [tuple(int(d) for d in v.shape) for v in value]
+        if isinstance(value, (tuple, list)) and value and any(shape_of(v) is not None for v in value):
+            return [shape_of(v) for v in value]
         return None
 
     class Shapes(torch.fx.Interpreter):
         def run_node(self, node: Any) -> Any:
-            result = super().run_node(node)
+            if counter is None:
+                result = super().run_node(node)
+            else:
+                counter.current = node.name
+                counter.macs[node.name] = counter.fvcore[node.name] = counter.torchinfo[node.name] = 0
+                try:
+                    result = super().run_node(node)
+                finally:
+                    counter.current = None
+                node.meta["convcalc_dispatched"] = (counter.macs[node.name], counter.fvcore[node.name],
+                                                    counter.torchinfo[node.name])
             node.meta["convcalc_shape"] = shape_of(result)
             return result
 

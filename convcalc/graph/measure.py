@@ -21,7 +21,7 @@ from ..torchcheck import error_line, import_torch
 from ..torchmeasure import MEASURE_MARGIN, fields_seen, stand_in
 from .fields import FLAT, GLOBAL, SHOWN, UNKNOWN, Inspection, NodeInfo
 from .fx import shape_recorder
-from .rules import node_key
+from .nodes import node_key
 from .tracing import ancestors, walk
 
 # Normalisations that defeat the gradient measurement (see verify): they normalise over positions
@@ -47,8 +47,9 @@ class NodeMeasurement:
         return cls(node, in_size, (), (), (), reason)
 
     @property
-    def agrees(self) -> bool:
-        return self.skipped is not None or self.measured == self.predicted
+    def agrees(self) -> bool | None:
+        """Whether torch's gradient shows the computed field; None where nothing was measured."""
+        return None if self.skipped is not None else self.measured == self.predicted
 
 
 MEASURE_BUDGET = 2**22
@@ -125,7 +126,14 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
             return NodeMeasurement.skip(name, str(exc), size)
         if at_size.shape is None or any(not isinstance(f, PeriodicField) for f in at_size.fields):
             return NodeMeasurement.skip(name, "its field is not positional on a larger input", size)
-        unit = tuple(n // 2 for n in at_size.shape[-dims:])
+        axes = {d: a for a, d in at_size.flow.axes.items()}
+        if sorted(axes) != list(range(dims)):
+            return NodeMeasurement.skip(name, "its positions are not one tensor axis per dimension (tokens in "
+                                              "windows, say): no unit to pick", size)
+        unit = tuple(at_size.shape[axes[d]] // 2 for d in range(dims))
+        index: list[Any] = [slice(None)] * len(at_size.shape)
+        for d in range(dims):
+            index[axes[d]] = unit[d]
         seen = [f.of(u) for f, u in zip(at_size.fields, unit)]  # type: ignore[union-attr]
         if all(s and MEASURE_MARGIN <= s.first and s.last < n - MEASURE_MARGIN for s, n in zip(seen, size)):
             break
@@ -133,7 +141,7 @@ def _measure(inspection: Inspection, name: str) -> NodeMeasurement:
     else:
         return NodeMeasurement.skip(name, "no input size keeps the unit's field inside the input", size)
     predicted = tuple(UnitField(s.first, s.last, s.coverage().holes) for s in seen)
-    measured = _gradient_at(inspection, name, size, lambda value: value[(0, slice(None)) + unit].sum(), torch)
+    measured = _gradient_at(inspection, name, size, lambda value: value[tuple(index)].sum(), torch)
     if isinstance(measured, str):
         return NodeMeasurement.skip(name, measured, size)
     return NodeMeasurement(name, size, unit, measured, predicted)

@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 from ..errors import ConvcalcError, ShapeError
 from ..layer import Layer, format_size
-from .rules import SAFE_POINTWISE, function_name
-from .rules import node_key
+from .nodes import function_name, node_key
+from .rules import SAFE_POINTWISE
 
 
 class Tensor(NamedTuple):

@@ -14,11 +14,18 @@ from ..errors import ConvcalcError
 from ..layer import Layer, format_size
 from ..sizes import MAX_MODEL_SIZES, SizeResult, SizeSweep, nearest_sizes
 from ..torchcheck import error_line, import_torch
-from .rules import function_name
-from .shapes import (FUNCTION_RULES, SAME_SHAPE_FUNCTIONS, NodeFailure, Tensor, first_tensor, flat, module_shape,
-                     resolve)
 from .fx import fx_trace
-from .rules import node_key
+from .nodes import function_name, node_key
+from .shapes import (
+    FUNCTION_RULES,
+    SAME_SHAPE_FUNCTIONS,
+    NodeFailure,
+    Tensor,
+    first_tensor,
+    flat,
+    module_shape,
+    resolve,
+)
 
 
 class ShapePass:

@@ -7,7 +7,9 @@ shapes but fields that hold only where the model does not branch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import math
 import operator
 import warnings
@@ -17,12 +19,34 @@ from typing import Any
 from ..errors import ConvcalcError
 from ..layer import format_size
 from ..torchcheck import error_line, import_torch, mib
-from .fields import SHOWN, Flow, Inspection, NodeInfo, input_flow
-from .costs import aliases, function_macs, module_macs
+from . import moves
+from .costs import (
+    aliases,
+    function_macs,
+    fvcore_closed_form,
+    module_macs,
+    multihead_fvcore,
+    torchinfo_macs,
+    torchinfo_size,
+)
+from .dispatch import OpCounter
+from .fields import SHOWN, Flow, Inspection, Macs, NodeInfo, input_flow, node_argument, reshaped
 from .fx import shape_recorder, trace_failure
 from .memory import inference_peak
-from .rules import (first_flow, function_name, getitem, meta_shape, node_args, node_key, pieces, through_function,
-                    through_module)
+from .module_rules import through_module
+from .nodes import (
+    Call,
+    Probe,
+    first_flow,
+    function_name,
+    meta_shape,
+    node_args,
+    node_key,
+    torch_class,
+)
+from .partial import partial_trace
+from .probe import PositionProbe
+from .rules import through_function
 
 
 def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -> Inspection:
@@ -41,7 +65,10 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
                             parameters=("input",))
     model = model.eval()
     try:
-        graph = torch.fx.symbolic_trace(model)
+        graph, opaque = partial_trace(model)
+        graph.convcalc_opaque = opaque
+        graph.convcalc_leaves = {name: (type(m).__name__, tuple((n, p.numel()) for n, p in m.named_parameters()))
+                                 for name, m in model.named_modules() if name and next(m.children(), None) is None}
     except (Exception, SystemExit) as exc:
         if sample * 4 > EAGER_LIMIT_BYTES:
             raise ConvcalcError(f"the model cannot be traced ({trace_failure(exc)}), and running it on a "
@@ -57,16 +84,17 @@ def inspect_model(model: Any, input_shape: Sequence[int], name: str = "model") -
                          f"{mib(largest * 4)} (limit {mib(EAGER_LIMIT_BYTES)} for three of them)")
             return _counted(walk(graph, shape, name, notes), model, eager=False)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), OpCounter() as counter:
             warnings.simplefilter("ignore")  # torch's notes (e.g. 'same' padding copies) are not ours to print
-            shape_recorder(graph, torch).run(torch.zeros(1, *shape[1:]))
+            shape_recorder(graph, torch, counter).run(torch.zeros(1, *shape[1:]))
     except (Exception, SystemExit) as exc:
         from .sizes import diagnose_input
 
         meant = _batch_first(graph, shape)
         diagnosis = None if meant else diagnose_input(graph, shape)
         raise (meant or (ConvcalcError(diagnosis) if diagnosis else _raised_on_zeros(exc, shape))) from None
-    return _counted(walk(graph, shape, name), model, eager=sample * shape[0] * 4 * LARGE_INPUT_FACTOR <= EAGER_LIMIT_BYTES)
+    return _counted(walk(graph, shape, name, probe=PositionProbe(graph)), model,
+                    eager=sample * shape[0] * 4 * LARGE_INPUT_FACTOR <= EAGER_LIMIT_BYTES)
 
 
 def _counted(inspection: Inspection, model: Any, eager: bool = True) -> Inspection:
@@ -79,7 +107,7 @@ def _counted(inspection: Inspection, model: Any, eager: bool = True) -> Inspecti
     last = next((n for n in inspection.nodes if n.flow is inspection.output.flow), None)
     if inspection.traced and next(model.children(), None) is None and last is not None and last.shape:
         batch1 = (1, *last.shape[1:])
-        macs, _ = module_macs(type(model).__name__, model, (1, *inspection.input_shape[1:]), batch1)
+        macs = module_macs(torch_class(model), model, (1, *inspection.input_shape[1:]), batch1)
         last.macs = last.macs._replace(torchinfo=macs.torchinfo)
     return inspection
 
@@ -93,21 +121,27 @@ def _meta_shapes(graph: Any, torch: Any, shape: tuple[int, ...]) -> int:
     and return the element count of the largest tensor."""
     meta = copy.deepcopy(graph).to("meta")
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), OpCounter() as counter:
             warnings.simplefilter("ignore")
-            shape_recorder(meta, torch).run(torch.zeros(1, *shape[1:], device="meta"))
+            shape_recorder(meta, torch, counter).run(torch.zeros(1, *shape[1:], device="meta"))
     except (Exception, SystemExit) as exc:
         raise ConvcalcError(f"the model did not run on the meta device on a {format_size(shape)} input (too "
                             f"large to run eagerly): {error_line(exc)}") from None
     recorded = {node.name: node.meta.get("convcalc_shape") for node in meta.graph.nodes}
+    dispatched = {node.name: node.meta.get("convcalc_dispatched") for node in meta.graph.nodes}
     largest = 1
     for node in graph.graph.nodes:
         node.meta["convcalc_shape"] = recorded.get(node.name)
-        for value in ([recorded.get(node.name)] if isinstance(recorded.get(node.name), tuple)
-                      else recorded.get(node.name) or []):
-            if isinstance(value, tuple):
-                largest = max(largest, math.prod(value))
+        node.meta["convcalc_dispatched"] = dispatched.get(node.name)
+        largest = max([largest, *(math.prod(s) for s in _tensor_shapes(recorded.get(node.name)))])
     return largest
+
+
+def _tensor_shapes(recorded: Any) -> list[tuple[int, ...]]:
+    """Every tensor shape in a recorded value (graph/fx.py: a tuple, or nested lists of them)."""
+    if isinstance(recorded, tuple):
+        return [recorded]
+    return [s for item in recorded or [] for s in _tensor_shapes(item)]
 
 
 
@@ -124,8 +158,8 @@ def _batch_first(model: Any, shape: tuple[int, ...]) -> ConvcalcError | None:
     if len(shape) not in (3, 4) or math.prod(shape) * 4 > EAGER_LIMIT_BYTES:
         return None
     torch = import_torch()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
+    try:  # a GraphModule prints its own traceback to stderr when it raises: not the user's to read
+        with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             model(torch.zeros(1, *shape))
     except (Exception, SystemExit):
@@ -135,25 +169,58 @@ def _batch_first(model: Any, shape: tuple[int, ...]) -> ConvcalcError | None:
                          parameters=("input",))
 
 
-def walk(graph: Any, shape: tuple[int, ...], name: str, notes: list[str] | None = None) -> Inspection:
+def walk(graph: Any, shape: tuple[int, ...], name: str, notes: list[str] | None = None,
+         probe: Probe | None = None) -> Inspection:
+    """Every node's shape, MACs and flow, in graph order; then the local walk (fields.py :class:`Flow`),
+    whose fields go to each node's ``local_fields``."""
     modules = dict(graph.named_modules())
     flows: dict[str, Flow] = {}
+    local: dict[str, Flow] = {}
     nodes: list[NodeInfo] = []
     notes = list(notes or [])
     output: NodeInfo | None = None
     live = _live(graph)
+    opaque: dict[str, str] = getattr(graph, "convcalc_opaque", {})
+    notes += [f"{name} ({type(modules[name]).__name__}) is an opaque leaf: torch.fx could not trace it"
+              f"{' ' + reason if reason.startswith('at ') else ': ' + reason}" for name, reason in opaque.items()]
     for node in graph.graph.nodes:
-        info = _node_info(node, modules, flows, shape, notes)
+        info = _node_info(node, modules, flows, shape, notes, opaque, probe)
         info.modules = tuple(node.meta.get("nn_module_stack", {}))
         if node not in live and info.macs.fvcore:  # fvcore's jit trace drops what the output does not use
             info.macs = info.macs._replace(fvcore=0)
         flows[node.name] = info.flow
+        local[node.name] = _node_info(node, modules, local, shape, [], opaque, probe, local=True).flow
+        info.local_fields = list(local[node.name].fields)
         if node.op == "output":
             output = info
         else:
             nodes.append(info)
     assert output is not None
-    return Inspection(name, shape, nodes, output, notes, True, graph)
+    _inlined_leaf_calls(graph, {n.name: n for n in nodes})
+    return Inspection(name, shape, nodes, output, notes, True, graph, opaque=dict(opaque))
+
+
+def _inlined_leaf_calls(graph: Any, infos: dict[str, NodeInfo]) -> None:
+    """torchinfo counts each call of a module without children; fx traces through such a module outside
+    torch.nn (timm's Linear, ScaledStdConv2d, LayerNorm2d), leaving its ops, not a call. Each call is the
+    run of nodes fx recorded under it (``nn_module_stack`` names each call apart: ``a``, ``a@1``), and
+    its output the last of them: torchinfo's count for the call goes there."""
+    leaves: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = getattr(graph, "convcalc_leaves", {})
+    called = {str(n.target) for n in graph.graph.nodes if n.op == "call_module"}
+    last: dict[str, Any] = {}
+    for fx_node in graph.graph.nodes:
+        stack = fx_node.meta.get("nn_module_stack")
+        if fx_node.op != "call_module" and stack:
+            key, (qualified, _) = next(reversed(stack.items()))
+            if qualified in leaves and qualified not in called:
+                last[key] = fx_node
+    for fx_node in last.values():
+        qualified = next(reversed(fx_node.meta["nn_module_stack"].values()))[0]
+        size = torchinfo_size(fx_node.meta.get("convcalc_shape"))
+        info = infos.get(fx_node.name)
+        if size is not None and info is not None:
+            label, params = leaves[qualified]
+            info.macs = info.macs._replace(torchinfo=info.macs.torchinfo + torchinfo_macs(label, params, size))
 
 
 def _live(graph: Any) -> set[Any]:
@@ -169,12 +236,14 @@ def _live(graph: Any) -> set[Any]:
 
 
 def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input_shape: tuple[int, ...],
-               notes: list[str]) -> NodeInfo:
+               notes: list[str], opaque: dict[str, str], probe: Probe | None, local: bool = False) -> NodeInfo:
     batch = input_shape[0]
     shape = meta_shape(node)
     shown_shape = (batch, *shape[1:]) if shape else None
+    if node.op == "placeholder" and (shape is None or node.prev.op == "placeholder"):  # mask=None, fixed
+        return NodeInfo(node.name, "argument", None, None, 0, Flow(None, constant=True))
     if node.op == "placeholder":
-        return NodeInfo(node.name, "input", None, input_shape, 0, input_flow(shape, len(input_shape) - 2))
+        return NodeInfo(node.name, "input", None, input_shape, 0, input_flow(shape, len(input_shape) - 2, local))
     if node.op == "get_attr":
         return NodeInfo(node.name, "get_attr", None, shown_shape, 0, Flow(shape, constant=True))
     if node.op == "output":
@@ -182,36 +251,61 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
         out_shape = source.shape if source is not None else None
         return NodeInfo("output", "output", None, (batch, *out_shape[1:]) if out_shape else None, 0,
                         source or Flow(None, constant=True))
-    inputs = [flows[a.name] for a in node_args(node) if a.name in flows]
-    tensors = [f for f in inputs if f.spatial()]
     meta = node.meta.get("convcalc_shape")
-    if node.op != "call_module" and isinstance(meta, list):  # chunk, split, unbind, ...
-        return NodeInfo(node.name, function_name(node), None, None, 0, pieces(node, meta, tensors, notes))
-    if node.op != "call_module" and meta is None:  # sizes, shapes, numbers: nothing positional
-        return NodeInfo(node.name, function_name(node), None, None, 0, Flow(None, constant=True))
+    if node.op == "call_function" and node.target is operator.getitem:
+        return NodeInfo(node.name, "getitem", None, shown_shape, 0, moves.getitem(node, flows, shape, notes),
+                        aliases=True)
+    inputs = [flows[a.name] for a in node_args(node) if a.name in flows]
+    source_shape = next((f.shape for f in inputs if not f.constant), None)
     if node.op == "call_module":
         module = modules[node.target]
-        label = type(module).__name__
-        params = sum(p.numel() for p in module.parameters())
-        kind, flow, note = through_module(module, label, tensors, shape, node)
+        label, shown = torch_class(module), type(module).__name__
+        is_opaque = str(node.target) in opaque
+        call = Call(node, label, flows, meta, probe, notes)
+        kind, flow, note = through_module(module, call, is_opaque)
         if note:
-            notes.append(f"{node.target} ({label}): {note}")
-        source = next((f.shape for f in inputs if not f.constant), None)
-        macs, uncounted = module_macs(label, module, source, shape)
-        if uncounted:
-            notes.append(f"{node.target} ({uncounted})")
-        return NodeInfo(str(node.target), label, kind, shown_shape, params, flow, note, macs,
-                        aliases(label, module, node.target))
+            notes.append(f"{node.target} ({shown}): {note}")
+        macs = module_macs(label, module, source_shape, shape)
+        if label == "MultiheadAttention":
+            macs = macs._replace(fvcore=_multihead_fvcore(module, node))
+        macs = _dispatched(node, macs, not is_opaque and fvcore_closed_form(label, module=True))
+        return NodeInfo(str(node.target), shown, kind, shown_shape, sum(p.numel() for p in module.parameters()),
+                        flow, note, macs, aliases(label, module, node.target))
     label = function_name(node)
-    if node.op == "call_function" and node.target is operator.getitem:
-        return NodeInfo(node.name, "getitem", None, shown_shape, 0, getitem(node, flows, shape, notes), aliases=True)
-    kind, flow, note = through_function(label, node, tensors, flows, shape)
+    if meta is None:  # sizes, shapes, numbers: nothing positional
+        return NodeInfo(node.name, label, None, None, 0, Flow(None, constant=True))
+    kind, flow, note = through_function(Call(node, label, flows, meta, probe, notes))
     if note:
         notes.append(f"{node.name} ({label}): {note}")
-    macs, uncounted = function_macs(label, node, [f.shape for f in inputs], shape)
-    if uncounted:
-        notes.append(f"{node.name} ({uncounted})")
-    return NodeInfo(node.name, label, kind, shown_shape, 0, flow, note, macs, aliases(label, None, node.target))
+    if flow.constant:  # computed from parameters alone: its shape has no batch
+        shown_shape = shape
+    macs = _dispatched(node, function_macs(label, node, [f.shape for f in inputs], shape),
+                       fvcore_closed_form(label, module=False))
+    return NodeInfo(node.name, label, kind, shown_shape if isinstance(meta, tuple) else None, 0, flow, note, macs,
+                    aliases(label, None, node.target))
+
+
+def _multihead_fvcore(module: Any, node: Any) -> int:
+    query, key = (node_argument(node, name, i, None) for i, name in enumerate(("query", "key")))
+    shapes = [meta_shape(v) if hasattr(v, "meta") else None for v in (query, key)]
+    if shapes[0] is None or shapes[1] is None:
+        return 0
+    need_weights = bool(node_argument(node, "need_weights", 4, True))
+    masked = node_argument(node, "attn_mask", 5, None) is not None
+    return multihead_fvcore(module, shapes[0], shapes[1], need_weights, masked)
+
+
+def _dispatched(node: Any, macs: Macs, closed_form: bool) -> Macs:
+    """A node's MACs: ``aten`` from the ops it dispatched (graph/dispatch.py: flop_counter's formulas, by
+    construction); fvcore's by its closed-form rule, or where there is none (an opaque module, an
+    unfamiliar function), by the ops it dispatched; torchinfo's for a module call from the calls of the
+    modules without children it ran."""
+    dispatched = node.meta.get("convcalc_dispatched")
+    if dispatched is None:
+        return macs
+    aten, fvcore, torchinfo = dispatched
+    return Macs(aten, macs.fvcore if closed_form else fvcore,
+                torchinfo if node.op == "call_module" else macs.torchinfo)
 
 
 def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, failure: str) -> Inspection:
@@ -240,11 +334,11 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
     flow = input_flow(tuple(x.shape), len(shape) - 2)
     nodes = [NodeInfo("input", "input", None, shape, 0, flow)]
     for module_name, module, in_shape, out_shape in calls:
-        label = type(module).__name__
-        source = Flow(in_shape, list(flow.fields), dict(flow.axes))
-        kind, flow, note = through_module(module, label, [source], out_shape, None)
-        macs, _ = module_macs(label, module, in_shape, out_shape)
-        nodes.append(NodeInfo(module_name, label, kind, (shape[0], *out_shape[1:]), sum(
+        label = torch_class(module)
+        source = flow.derive(in_shape) if flow.shape == in_shape else reshaped(flow, in_shape)
+        kind, flow, note = through_module(module, Call(None, label, {}, out_shape, given=[source]))
+        macs = module_macs(label, module, in_shape, out_shape)
+        nodes.append(NodeInfo(module_name, type(module).__name__, kind, (shape[0], *out_shape[1:]), sum(
             p.numel() for p in module.parameters()), flow, note, macs, aliases(label, module, None)))
     notes = [failure, "fell back to forward hooks: shapes are exact, but the receptive fields compose the "
                          "modules in the order they ran and cannot be guaranteed where the model branches or "

@@ -25,11 +25,11 @@ def check_view(report: CheckReport) -> Group:
         parts.append(line(f"... {len(failing) - MAX_TABLE_ROWS:,} more failures (every one is in --json)", "red"))
     parts.append(line(f"{report.passed:,} passed, {report.failed:,} failed", "bold green" if not report.failed else "bold red"))
     if report.verdicts is not None:
-        checked = [v for v in report.verdicts if v is not None]
+        checked = [v for v in report.verdicts if v is not None and v.agrees is not None]
         word, style = agreement(report.agrees, "agrees on every check")
         parts.append(line(f"PyTorch cross-check of {len(checked):,} checks -> {word}", style))
         for result, verdict in zip(report.results, report.verdicts):
-            if verdict is not None and not verdict.agrees:
+            if verdict is not None and verdict.agrees is False:
                 parts.append(line(f"  {result.check.name}: {verdict.detail}", "bold red"))
     return Group(*parts)
 

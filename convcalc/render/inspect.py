@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Group
 
 from ..cost import element_size
-from ..graph.costs import ModelTotals
+from ..graph.costs import ModelTotals, per_batch
 from ..graph.fields import GLOBAL, FieldState
 from .common import PlainTable, byte_size, agreement, collapsed, json_number, line, number, sizes, spans
 
@@ -24,7 +24,7 @@ def inspect_view(report: InspectReport) -> Group:
     parts: list[Any] = [inspect_table(inspection, nodes)]
     out = inspection.output
     parts.append(line(f"output {sizes(out.shape) if out.shape else '-'}: receptive field "
-                      f"{_field_text(out.fields, 'rf')}, jump {_field_text(out.fields, 'jump')}, start "
+                      f"{_field_text(out.fields, 'rf')}{_local_text(out)}, jump {_field_text(out.fields, 'jump')}, start "
                       f"{_field_text(out.fields, 'start')}{_holes_text(out.fields)}", "bold"))
     if any(not isinstance(f, FieldState) and f.varies for n in nodes for f in n.fields):
         parts.append(line("rf a..b: the field differs between output positions (transposed convolutions or "
@@ -57,6 +57,23 @@ def _field_text(fields: Sequence[Field], what: str) -> str:
             texts.append(number({"rf": f.receptive_field, "jump": f.jump, "start": f.start,
                                  "holes": f.coverage.holes}[what]))
     return collapsed(texts)
+
+
+def _local_text(node: NodeInfo) -> str:
+    """`` (local 851)`` where the local field (the paths that skip every op mixing a whole dimension:
+    fields.py, :class:`~convcalc.graph.fields.Flow`) is a set of positions and differs from the field."""
+    local = local_field(node)
+    if local is None or local == [f.receptive_field for f in node.fields if not isinstance(f, FieldState)]:
+        return ""
+    return f" (local {collapsed([str(n) for n in local])})"
+
+
+def local_field(node: NodeInfo) -> list[int] | None:
+    """The local receptive field per dimension, or None where some dimension has no positions."""
+    fields = node.local_fields
+    if not fields or any(isinstance(f, FieldState) for f in fields):
+        return None
+    return [f.receptive_field for f in fields]  # type: ignore[union-attr]
 
 
 def _holes_text(fields: Sequence[Field]) -> str:
@@ -96,8 +113,9 @@ def macs_text(value: int) -> str:
 def inspect_table(inspection: Any, nodes: Sequence[NodeInfo]) -> PlainTable:
     """One row per node shown: name, op, output shape, parameters, receptive field, jump, start (holes)."""
     holes = any(not isinstance(f, FieldState) and f.coverage.holes for n in nodes for f in n.fields)
-    title = f"{inspection.model} on {sizes(inspection.input_shape)}" + ("" if inspection.traced else
-                                                                        " (forward hooks, call order)")
+    title = f"{inspection.model} on {sizes(inspection.input_shape)}" + (
+        " (forward hooks, call order)" if not inspection.traced else
+        f" (traced: {inspection.traced_as})" if inspection.opaque else "")
     table = PlainTable(title)
     columns = ["node", "op", "shape", "params", "macs", "rf", "jump", "start"] + (["holes"] if holes else [])
     for name in columns:
@@ -106,7 +124,8 @@ def inspect_table(inspection: Any, nodes: Sequence[NodeInfo]) -> PlainTable:
     batch = inspection.input_shape[0]
     for n in nodes:
         row = [n.name, n.op, sizes(n.shape) if n.shape else "-", f"{n.params:,}" if n.params else "",
-               macs_text(n.macs.aten * batch) if n.macs.aten else "", _field_text(n.fields, "rf"), _field_text(n.fields, "jump"), _field_text(n.fields, "start")]
+               macs_text(n.macs.aten * per_batch(n, batch)) if n.macs.aten else "", _field_text(n.fields, "rf") + _local_text(n),
+               _field_text(n.fields, "jump"), _field_text(n.fields, "start")]
         if holes:
             row.append(_field_text(n.fields, "holes"))
         table.add_row(*row)
@@ -127,8 +146,9 @@ def _field_json(fields: Sequence[Field]) -> dict[str, Any]:
 
 def _node_json(node: NodeInfo, batch: int, element_bytes: int) -> dict[str, Any]:
     return {"name": node.name, "op": node.op, "shape": list(node.shape) if node.shape else None,
-            "params": node.params, "macs": node.macs.aten * batch,
-            "out_bytes": node.out_numel * element_bytes if node.shape else None, **_field_json(node.fields)}
+            "params": node.params, "macs": node.macs.aten * per_batch(node, batch),
+            "out_bytes": node.out_numel * element_bytes if node.shape else None, **_field_json(node.fields),
+            "local_receptive_field": local_field(node)}
 
 
 def totals_json(totals: ModelTotals) -> dict[str, Any]:
@@ -146,7 +166,8 @@ def inspect_document(report: InspectReport) -> dict[str, Any]:
         "schema": "convcalc.inspect/1",
         "model": inspection.model,
         "input": list(inspection.input_shape),
-        "traced": "fx" if inspection.traced else "forward hooks",
+        "traced": inspection.traced_as,
+        "opaque": [{"module": name, "reason": reason} for name, reason in inspection.opaque.items()],
         "nodes": [_node_json(n, batch, element_bytes) for n in nodes],
         "output": _node_json(inspection.output, batch, element_bytes),
         "totals": totals_json(totals),
