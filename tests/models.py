@@ -538,3 +538,19 @@ class OptionalMask(nn.Module):
         if mask is not None:
             y = y * mask.view(y.shape[0], 1, *y.shape[2:])
         return y
+
+
+class ManyBranches(nn.Module):
+    """NASNet's cells in miniature: many strided branches read the same input, which fx cannot trace (a
+    Python branch on a value), so forward hooks compose every branch in call order and the jump doubles
+    with each: the field must be given up, not followed into bitsets of gigabytes."""
+
+    def __init__(self, branches: int = 40):
+        super().__init__()
+        # stride 2 with padding 9 keeps a 16x16 map 16x16, so each branch's input looks like the last output
+        self.branches = nn.ModuleList(nn.Conv2d(3, 3, 3, stride=2, padding=9) for _ in range(branches))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if float(x.sum()) > 1e30:  # a branch on a value: fx cannot trace it
+            return x
+        return torch.stack([b(x) for b in self.branches]).sum(0)

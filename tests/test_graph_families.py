@@ -5,7 +5,9 @@ MACs to flop_counter (attention in its math form), fvcore and torchinfo themselv
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,8 @@ from convcalc.graph.costs import inspection_totals  # noqa: E402
 from convcalc.graph.fields import GLOBAL, UNKNOWN, Macs, NodeKind  # noqa: E402
 from convcalc.graph.measure import verify_default  # noqa: E402
 from convcalc.periodic import PeriodicField  # noqa: E402
+
+ROOT = Path(__file__).parent.parent
 
 FAMILIES = {
     "window attention (matmuls)": (lambda: models.WindowAttention(fused=False), (1, 3, 32, 32)),
@@ -126,3 +130,15 @@ def test_an_optional_argument_is_left_out_not_made_an_input():
     inspection = inspect_model(models.OptionalMask().eval(), (1, 3, 16, 16))
     assert [n.name for n in inspection.nodes if n.op == "input"] == ["x"]
     assert _output_field(inspection).receptive_field == 3
+
+
+def test_fields_that_grow_without_end_are_given_up_with_a_note():
+    from measured import run_measured  # noqa: PLC0415
+
+    inspection = inspect_model(models.ManyBranches().eval(), (1, 3, 16, 16))
+    assert inspection.traced_as == "forward hooks"
+    assert UNKNOWN in inspection.output.fields
+    assert any("grew past 2^22 input positions" in w for w in inspection.warnings)
+    code, out, err, peak_kib = run_measured([sys.executable, "-m", "convcalc", "inspect", "tests/models.py:ManyBranches",
+                                             "--input", "1x3x16x16"], cwd=str(ROOT))
+    assert code == 0 and "grew past" in out and peak_kib < 1024 * 1024, err

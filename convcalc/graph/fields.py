@@ -98,6 +98,7 @@ class Flow:
     constant: bool = False
     items: list[Flow] | None = None  # tuples and lists of values
     local: bool = False
+    gave_up: bool = False  # a field grew past the bounds here (:func:`bounded`) and is unknown
 
     def spatial(self) -> bool:
         return bool(self.fields) and not self.constant
@@ -109,9 +110,13 @@ class Flow:
 
     def derive(self, shape: tuple[int, ...] | None, fields: list[Field] | None = None,
                layout: Layout | None | str = "same") -> Flow:
-        """A flow made from this one: the same fields and layout unless given."""
-        return Flow(shape, list(self.fields if fields is None else fields),
-                    self.layout if layout == "same" else layout, local=self.local)  # type: ignore[arg-type]
+        """A flow made from this one: the same fields and layout unless given. A field past the bounds
+        (:func:`bounded`) is given up: unknown, and ``gave_up`` says so."""
+        kept = [bounded(f) for f in (self.fields if fields is None else fields)]
+        flow = Flow(shape, kept, self.layout if layout == "same" else layout, local=self.local)  # type: ignore[arg-type]
+        flow.gave_up = any(k is UNKNOWN and f is not UNKNOWN
+                           for k, f in zip(kept, self.fields if fields is None else fields))
+        return flow
 
 
 @dataclass
@@ -175,6 +180,23 @@ class Inspection:
             return inside[-1]
         known = ", ".join(n.name for n in self.nodes if n.kind in SHOWN)
         raise ConvcalcError(f"no node named {name!r} in the traced graph (nodes shown by default: {known})")
+
+
+MAX_SPAN = 2**22  # input positions one unit's field may span
+MAX_PERIOD = 4096  # units in a field's period (each holds a set of positions)
+
+
+def bounded(field: Field) -> Field:
+    """A field, or unknown where following it would cost more than it tells: a span past ``MAX_SPAN``
+    input positions or a period past ``MAX_PERIOD`` units. Fields grow so only where strides compose
+    without end: forward hooks composing every branch of a NASNet cell in call order reach jumps of 2^23
+    and bitsets of hundreds of MB."""
+    if not isinstance(field, PeriodicField):
+        return field
+    if field.period > MAX_PERIOD or field.shift > MAX_SPAN * field.period or \
+            any(p and p.last - p.first >= MAX_SPAN for p in field.phases):
+        return UNKNOWN
+    return field
 
 
 def input_flow(shape: tuple[int, ...] | None, dims: int, local: bool = False) -> Flow:

@@ -169,6 +169,9 @@ def _batch_first(model: Any, shape: tuple[int, ...]) -> ConvcalcError | None:
                          parameters=("input",))
 
 
+GAVE_UP = "its field grew past 2^22 input positions or a period of 4,096 units: not followed, unknown"
+
+
 def walk(graph: Any, shape: tuple[int, ...], name: str, notes: list[str] | None = None,
          probe: Probe | None = None) -> Inspection:
     """Every node's shape, MACs and flow, in graph order; then the local walk (fields.py :class:`Flow`),
@@ -263,6 +266,8 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
         is_opaque = str(node.target) in opaque
         call = Call(node, label, flows, meta, probe, notes)
         kind, flow, note = through_module(module, call, is_opaque)
+        if flow.gave_up and not note:
+            note = GAVE_UP
         if note:
             notes.append(f"{node.target} ({shown}): {note}")
         macs = module_macs(label, module, source_shape, shape)
@@ -279,6 +284,9 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
         notes.append(f"{node.name} ({label}): {note}")
     if flow.constant:  # computed from parameters alone: its shape has no batch
         shown_shape = shape
+    if flow.gave_up and not note:
+        note = GAVE_UP
+        notes.append(f"{node.name} ({label}): {note}")
     macs = _dispatched(node, function_macs(label, node, [f.shape for f in inputs], shape),
                        fvcore_closed_form(label, module=False))
     return NodeInfo(node.name, label, kind, shown_shape if isinstance(meta, tuple) else None, 0, flow, note, macs,
@@ -337,12 +345,15 @@ def _hook_inspection(model: Any, x: Any, shape: tuple[int, ...], name: str, fail
         label = torch_class(module)
         source = flow.derive(in_shape) if flow.shape == in_shape else reshaped(flow, in_shape)
         kind, flow, note = through_module(module, Call(None, label, {}, out_shape, given=[source]))
+        if flow.gave_up and not note:
+            note = GAVE_UP
         macs = module_macs(label, module, in_shape, out_shape)
         nodes.append(NodeInfo(module_name, type(module).__name__, kind, (shape[0], *out_shape[1:]), sum(
             p.numel() for p in module.parameters()), flow, note, macs, aliases(label, module, None)))
     notes = [failure, "fell back to forward hooks: shapes are exact, but the receptive fields compose the "
                          "modules in the order they ran and cannot be guaranteed where the model branches or "
                          "calls functions between modules; functions between modules are not counted in MACs"]
+    notes += [f"{n.name} ({n.op}): {n.note}" for n in nodes if n.note]
     output = NodeInfo("output", "output", None, nodes[-1].shape, 0, nodes[-1].flow)
     return Inspection(name, shape, nodes, output, notes, False, None)
 
