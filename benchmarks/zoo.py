@@ -242,8 +242,9 @@ def main() -> None:
     parser.add_argument("--tests", action="store_true", help="run the tests that need torchvision, then stop")
     args = parser.parse_args()
     if args.tests:
-        sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-q", "tests/test_inspect.py",
-                                  "tests/test_examples.py", "-k", "torchvision or resnet or example"], cwd=ROOT))
+        sys.exit(subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                  "tests/test_inspect.py", "tests/test_examples.py", "tests/test_docs.py",
+                                  "-k", "torchvision"], cwd=ROOT))
     if os.path.exists(args.models):
         models = [tuple(m[:2]) + (tuple(m[2]),) for m in json.load(open(args.models))]
     else:

@@ -17,7 +17,7 @@ import models  # noqa: E402
 from convcalc.graph import inspect_model  # noqa: E402
 from convcalc.graph.costs import inspection_totals  # noqa: E402
 from convcalc.graph.fields import GLOBAL, UNKNOWN, Macs, NodeKind  # noqa: E402
-from convcalc.graph.measure import verify_default  # noqa: E402
+from convcalc.graph.measure import verify_default, verify_nodes  # noqa: E402
 from convcalc.periodic import PeriodicField  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
@@ -27,6 +27,7 @@ FAMILIES = {
     "window attention (fused)": (lambda: models.WindowAttention(fused=True), (2, 3, 32, 32)),
     "scaled_dot_product_attention": (models.TinyAttention, (1, 3, 16, 16)),
     "nn.MultiheadAttention": (models.TinyMHA, (2, 3, 16, 16)),
+    "einsum attention": (models.EinsumAttention, (1, 3, 28, 28)),
     "channels-last block": (models.NHWCBlock, (1, 3, 32, 32)),
     "channel shuffle": (models.ChannelShuffleNet, (1, 3, 16, 16)),
     "squeeze-and-excitation": (models.SEBlock, (1, 3, 16, 16)),
@@ -104,6 +105,20 @@ def test_global_attention_is_global_and_its_local_field_the_patch():
         assert [f.receptive_field for f in inspection.output.local_fields] == [4, 4]
 
 
+def test_einsum_attention_is_global_and_counted_as_fvcore_rounds_it():
+    from convcalc.graph.costs import fvcore_einsum
+
+    inspection = inspect_model(models.EinsumAttention().eval(), (1, 3, 28, 28))
+    assert inspection.output.fields == [GLOBAL, GLOBAL]
+    # 196 tokens, 3 heads of 4: 3 x 196 x 196 x 4 = 460,992 MACs, 921,984 FLOPs, which numpy prints as
+    # 9.220e+05: fvcore counts 461,000.
+    assert fvcore_einsum("bhid,bhjd->bhij", [(1, 3, 196, 4), (1, 3, 196, 4)]) == 461_000
+    einsum = [n for n in inspection.nodes if n.op == "einsum"]
+    assert [n.macs.aten for n in einsum] == [460_992, 460_992] and [n.macs.fvcore for n in einsum] == [461_000] * 2
+    assert fvcore_einsum("nct,ncp->ntp", [(2, 3, 5), (2, 3, 7)]) == 2 * 3 * 5 * 7  # fvcore's bmm case
+    assert fvcore_einsum("xyz,xwz->xwy", [(2, 5, 3), (2, 7, 3)]) == 2 * 5 * 3 * 7
+
+
 def test_an_se_gate_is_global_and_the_local_field_is_the_trunk():
     inspection = inspect_model(models.SEBlock().eval(), (1, 3, 16, 16))
     assert inspection.output.fields == [GLOBAL, GLOBAL]
@@ -120,10 +135,23 @@ def test_a_block_fx_cannot_trace_is_an_opaque_leaf_and_the_rest_a_graph():
     inspection = inspect_model(models.PartlyTraceable().eval(), (1, 3, 16, 16))
     assert inspection.traced_as == "fx, 1 opaque module" and list(inspection.opaque) == ["block"]
     block = inspection.node("block")
-    assert block.kind is NodeKind.OPAQUE and block.fields == [UNKNOWN, UNKNOWN]
-    assert block.macs.aten == 8 * 8 * 9 * 16 * 16  # its convolution, counted from the ops it ran
-    assert any("block (ShapeBranch)" in w and "probe" in w for w in inspection.warnings)
-    assert inspection.node("stem").fields[0].receptive_field == 3
+    assert block.kind is NodeKind.OPAQUE and block.macs.aten == 8 * 8 * 9 * 16 * 16  # counted from what it ran
+    assert [f.receptive_field for f in block.fields] == [5, 5]  # its 3x3 window, measured, after the stem's
+    assert any("block (ShapeBranch)" in w and "measured by a probe" in w for w in inspection.warnings)
+    [measured] = verify_nodes(inspection, ["down"])
+    assert measured.skipped is None and measured.agrees is True
+
+
+def test_an_opaque_block_that_reads_no_window_stays_unknown():
+    class Flip(torch.nn.Module):
+        def forward(self, x):
+            if x.shape[-1] > 0:  # fx cannot trace it
+                x = x.flip(-1)
+            return x
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), Flip(), torch.nn.Conv2d(4, 4, 3, padding=1))
+    inspection = inspect_model(model.eval(), (1, 3, 16, 16))
+    assert inspection.traced_as == "fx, 1 opaque module" and inspection.node("1").fields == [UNKNOWN, UNKNOWN]
 
 
 def test_an_optional_argument_is_left_out_not_made_an_input():

@@ -19,6 +19,19 @@ from convcalc.periodic import PeriodicField
 from convcalc.receptive import receptive_field
 
 
+class Probe:
+    """A stand-in probe: its verdict, and the window it measured."""
+
+    def __init__(self, verdict, window=None):
+        self.verdict, self.measured = verdict, window
+
+    def __call__(self, node, flow):
+        return self.verdict
+
+    def window(self, node, flow):
+        return self.measured
+
+
 class Graph:
     """Stand-in fx nodes: values with recorded shapes, and calls of functions and modules on them."""
 
@@ -123,16 +136,18 @@ def test_an_unfamiliar_op_is_per_position_only_where_the_probe_proves_it():
     assert flow.fields == [UNKNOWN, UNKNOWN] and "Mystery" in note and "changes the size" in note
     kind, flow, note = Graph().module(SimpleNamespace(), "Mystery", source(), shape=(1, 3, 32, 32))
     assert flow.fields == [UNKNOWN, UNKNOWN] and "could not be probed" in note
-    proven = Graph(probe=lambda node, flow: True).function("drop_path", source(), shape=(1, 3, 32, 32))
+    proven = Graph(probe=Probe(True)).function("drop_path", source(), shape=(1, 3, 32, 32))
     assert proven[1].fields == source().fields and proven[2] is None
-    refuted = Graph(probe=lambda node, flow: False).function("blur", source(), shape=(1, 3, 32, 32))
+    refuted = Graph(probe=Probe(False)).function("blur", source(), shape=(1, 3, 32, 32))
     assert refuted[1].fields == [UNKNOWN, UNKNOWN] and "a probe found outputs that read other positions" in refuted[2]
     kind, flow, note = Graph().module(SimpleNamespace(), "ReLU", source(), shape=(1, 3, 32, 32))
     assert flow.fields == source().fields and note is None
+    measured = Graph(probe=Probe(False, [(-1, 0, 1), (-2, 0, 2)])).function("blur", source(), shape=(1, 3, 32, 32))
+    assert [f.receptive_field for f in measured[1].fields] == [3, 5] and "measured by a probe" in measured[2]
 
 
 def test_an_opaque_module_is_probed_and_shown():
-    kind, flow, note = Graph(probe=lambda node, flow: False).module(SimpleNamespace(), "Block", source(),
+    kind, flow, note = Graph(probe=Probe(False)).module(SimpleNamespace(), "Block", source(),
                                                                      shape=(1, 3, 32, 32), opaque=True)
     assert kind is NodeKind.OPAQUE and flow.fields == [UNKNOWN, UNKNOWN] and "opaque" in note
 

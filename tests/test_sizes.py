@@ -81,8 +81,7 @@ def torch_accepts(layers: list[Layer], n: int) -> tuple[int, ...] | None:
     """Eager torch through the stack, one dimension, one layer at a time; None where it raises."""
     size: tuple[int, ...] | None = (n,)
     for layer in layers:
-        padding = layer.padding if isinstance(layer.padding, str) else layer.padding
-        size = torch_output_size(layer.op, size, layer.kernel_size, layer.stride, padding, layer.dilation,
+        size = torch_output_size(layer.op, size, layer.kernel_size, layer.stride, layer.padding, layer.dilation,
                                  layer.output_padding, layer.ceil_mode)
         if size is None or min(size) < 1:
             return None

@@ -173,27 +173,64 @@ def test_garbage_specs_raise_only_spec_error(text):
     assert layers and all(isinstance(layer, Layer) for layer in layers)
 
 
-QUICK_PIECES = st.sampled_from(["3", "3x3", "1x7", "tconv", "max", "avg", "conv", "s2", "d3", "p1", "psame",
+SIZES = st.sampled_from(["1", "3", "7", "12", "3x3", "1x7", "2x2x2", "3x3x3x3"])
+ZERO_OR_MORE = st.sampled_from(["0", "1", "2", "0x1", "1x2x1"])
+OPTIONS = {  # the options each op takes, as the careful parser has them
+    "": "sdp", "conv": "sdp", "tconv": "sdpo", "max": "sdpc", "avg": "spc",
+}
+
+
+@st.composite
+def quick_layers(draw):
+    """Layer texts the quick path reads: an op word (any case) or none, a kernel, the op's own options in
+    any order, a count. Sizes of every length, so that the dimensions decide, with the careful parser."""
+    word = draw(st.sampled_from(["", "conv", "tconv", "max", "avg", "Max", "TCONV"]))
+    letters = draw(st.lists(st.sampled_from(OPTIONS[word.lower()]), unique=True, max_size=3))
+    options = []
+    for letter in letters:
+        if letter == "c":
+            options.append("c")
+        elif letter == "p":
+            choices = ZERO_OR_MORE | (st.sampled_from(["same", "valid", "causal"]) if word.lower() in ("", "conv")
+                                      else st.nothing())
+            options.append("p" + draw(choices))
+        else:
+            options.append(letter + draw(ZERO_OR_MORE if letter == "o" else SIZES))
+    count = draw(st.sampled_from(["", "*1", "*3"]))
+    return word + draw(SIZES) + "".join(options) + count
+
+
+MIXED_PIECES = st.sampled_from(["3", "3x3", "1x7", "tconv", "max", "avg", "conv", "s2", "d3", "p1", "psame",
                                 "pvalid", "o1", "c", "*2", "*0", "x", "0", "2x2x2", ",", " ", "S", "P", "q"])
 
 
-@settings(max_examples=500)
-@given(st.lists(QUICK_PIECES, min_size=1, max_size=10).map("".join), st.sampled_from([None, 1, 2, 3]))
+def _outcome(build):
+    try:
+        return build()
+    except ValueError:
+        return "rejected"
+
+
+@settings(max_examples=1000)
+@given(st.lists(quick_layers(), min_size=1, max_size=5).map(", ".join), st.sampled_from([None, 1, 2, 3]))
 def test_quick_path_agrees_with_the_careful_parser(text, dims):
     from convcalc import spec
 
-    def outcome(build):
-        try:
-            return build()
-        except ValueError:
-            return "rejected"
-
     quick = spec._quick_raws(text)
-    if quick is None:
-        return
+    assert quick is not None, text  # every drawn text reaches the comparison
     source = spec._Text(text)
-    careful = outcome(lambda: spec._build_layers(spec._careful_raws(source), dims, None, source))
-    assert outcome(lambda: spec._build_layers(quick, dims, None, None)) == careful
+    careful = _outcome(lambda: spec._build_layers(spec._careful_raws(source), dims, None, source))
+    assert _outcome(lambda: spec._build_layers(quick, dims, None, None)) == careful
+
+
+@settings(max_examples=300)
+@given(st.lists(MIXED_PIECES, min_size=1, max_size=10).map("".join), st.sampled_from([None, 1, 2, 3]))
+def test_the_quick_path_declines_only_what_the_careful_parser_rejects(text, dims):
+    from convcalc import spec
+
+    if spec._quick_raws(text) is None:
+        with pytest.raises(SpecError):
+            spec._build_layers(spec._careful_raws(spec._Text(text)), dims, None, spec._Text(text))
 
 
 def test_default_padding_is_not_mixed_up_with_the_cache():

@@ -22,6 +22,7 @@ from ..torchmeasure import MEASURE_MARGIN, fields_seen, stand_in
 from .fields import FLAT, GLOBAL, SHOWN, UNKNOWN, Inspection, NodeInfo
 from .fx import shape_recorder
 from .nodes import node_key
+from .probe import PositionProbe
 from .tracing import ancestors, walk
 
 # Normalisations that defeat the gradient measurement (see verify): they normalise over positions
@@ -170,7 +171,7 @@ def _reinspected(inspection: Inspection, size: tuple[int, ...], torch: Any) -> I
     except (Exception, SystemExit) as exc:
         raise ConvcalcError(f"the model did not run on a {format_size(size)} input: "
                             f"{error_line(exc)}") from None
-    return walk(inspection.graph, shape, inspection.model)
+    return walk(inspection.graph, shape, inspection.model, probe=PositionProbe(inspection.graph))
 
 
 def _measure_global(inspection: Inspection, name: str, torch: Any) -> NodeMeasurement:

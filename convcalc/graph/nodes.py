@@ -4,14 +4,18 @@ its arguments' flows, the torch.nn class a module is, and the small readers of f
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .fields import Flow, node_argument
 
 Shape = tuple[int, ...] | None
-Probe = Callable[[Any, Flow], "bool | None"]
+class Probe(Protocol):
+    """graph/probe.py's PositionProbe, as the rules call it."""
+
+    def __call__(self, node: Any, source: Flow) -> bool | None: ...
+
+    def window(self, node: Any, source: Flow) -> list[tuple[int, ...]] | None: ...
 
 
 @dataclass

@@ -1,13 +1,16 @@
-"""Proving an op acts per position: run it on a small real tensor, change the input at one position, and
-see which outputs change (docs/inspect.md, "Fields"). Used for ops convcalc has no rule for: an unfamiliar
-function or module, an opaque leaf. torch is imported on use.
+"""Proving an op acts per position, or measuring the window it reads: run it on a real tensor, change the
+input at one position, and see which outputs change (docs/inspect.md, "Fields"). Used for ops convcalc has
+no rule for: an unfamiliar function or module, an opaque leaf. torch is imported on use.
 
 The op runs at batch 1 on values drawn from [0.5, 1.5) (no zero, no negative), with its parameters and
 buffers as they are; the input changes by 1 at one position (every channel at once), at the first, the
 last and two random positions, and each time no output at another position may change. A op that passes
-is per position at those positions, on those values: the proof is by example, which is why the note says
-"probed". An op that raises, returns something else than one tensor of its input's size, or needs
-values convcalc did not record, cannot be probed: its field is unknown.
+is per position at those positions, on those values: the proof is by example. An op that is not per
+position, keeps the size and holds each dimension on one axis gets its window measured the same way: the
+outputs a change at an inner position reaches, which must be the same offsets at three inner positions
+and stay clear of the borders (a convolution with zero padding, say); where they are not, the field is
+unknown. An op that raises, returns something else than one tensor of its input's size, or needs values
+convcalc did not record, cannot be probed: its field is unknown.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ TRIALS = 4
 
 class PositionProbe:
     """``probe(node, source)``: True where the node's op is per position on ``source``'s positions, False
-    where a change at one position reaches another, None where it cannot be run."""
+    where a change at one position reaches another, None where it cannot be run. ``probe.window(node,
+    source)``: the offsets each output reads per dimension, where measured."""
 
     def __init__(self, graph: Any):
         self.torch = import_torch("probing an op")
         self.graph = graph
         self.verdicts: dict[str, bool | None] = {}
+        self.windows: dict[str, list[tuple[int, ...]] | None] = {}
 
     def __call__(self, node: Any, source: Flow) -> bool | None:
         if node.name not in self.verdicts:
@@ -40,14 +45,22 @@ class PositionProbe:
                 self.verdicts[node.name] = None
         return self.verdicts[node.name]
 
-    def _probe(self, node: Any, source: Flow) -> bool | None:
+    def window(self, node: Any, source: Flow) -> list[tuple[int, ...]] | None:
+        """Per dimension, the offsets an output reads (output u reads input u + o), measured at three inner
+        positions; None where they differ, reach a border, or the op cannot be run."""
+        if node.name not in self.windows:
+            try:
+                self.windows[node.name] = self._window(node, source)
+            except (Exception, SystemExit):
+                self.windows[node.name] = None
+        return self.windows[node.name]
+
+    def _run(self, node: Any, source: Flow) -> tuple[Any, Any, Any] | None:
+        """The op as a function, and its arguments: recorded tensors drawn at random, parameters as they are."""
         torch = self.torch
         shape = source.shape
         if shape is None or source.layout is None or math.prod(shape) * 4 > PROBE_LIMIT_BYTES:
             return None
-        axes = [a for a, axis in enumerate(source.layout) if any(f[0] is not None and f[1] > 1 for f in axis)]
-        if not axes:
-            return True
         generator = torch.Generator().manual_seed(0)
 
         def value(arg: Any) -> Any:
@@ -62,7 +75,19 @@ class PositionProbe:
 
         args = torch.fx.node.map_aggregate(node.args, value)
         kwargs = torch.fx.node.map_aggregate(node.kwargs, value)
-        function = self._function(node)
+        return self._function(node), args, kwargs
+
+    def _probe(self, node: Any, source: Flow) -> bool | None:
+        torch = self.torch
+        shape = source.shape
+        run = self._run(node, source)
+        if run is None or shape is None or source.layout is None:
+            return None
+        axes = [a for a, axis in enumerate(source.layout) if any(f[0] is not None and f[1] > 1 for f in axis)]
+        if not axes:
+            return True
+        function, args, kwargs = run
+        generator = torch.Generator().manual_seed(1)
         with torch.no_grad():
             base = function(*args, **kwargs)
             if not isinstance(base, torch.Tensor) or tuple(base.shape) != tuple(shape):
@@ -74,16 +99,54 @@ class PositionProbe:
                 index = [slice(None)] * len(shape)
                 for a, i in zip(axes, position):
                     index[a] = i
-                changed = [self._changed(arg, index, shape) for arg in args]
-                kwargs_changed = {k: self._changed(v, index, shape) for k, v in kwargs.items()}
-                out = function(*changed, **kwargs_changed)
-                moved = (out != base) & ~(torch.isnan(out) & torch.isnan(base))
-                others = [a for a in range(len(shape)) if a not in axes]
-                where = moved.any(dim=others) if others else moved
+                where = self._reached(function, args, kwargs, base, index, shape, axes)
                 where[position] = False
                 if bool(where.any()):
                     return False
         return True
+
+    def _reached(self, function: Any, args: Any, kwargs: Any, base: Any, index: list[Any],
+                 shape: tuple[int, ...], axes: list[int]) -> Any:
+        """Over the positional axes, the outputs that change when the inputs change at ``index``."""
+        torch = self.torch
+        changed = [self._changed(arg, index, shape) for arg in args]
+        out = function(*changed, **{k: self._changed(v, index, shape) for k, v in kwargs.items()})
+        moved = (out != base) & ~(torch.isnan(out) & torch.isnan(base))
+        others = [a for a in range(len(shape)) if a not in axes]
+        return moved.any(dim=others) if others else moved
+
+    def _window(self, node: Any, source: Flow) -> list[tuple[int, ...]] | None:
+        torch = self.torch
+        shape = source.shape
+        whole = {d: a for a, d in source.axes.items()}
+        run = self._run(node, source)
+        if run is None or shape is None or sorted(whole) != list(range(len(source.fields))):
+            return None
+        axes = [whole[d] for d in range(len(source.fields))]
+        function, args, kwargs = run
+        with torch.no_grad():
+            base = function(*args, **kwargs)
+            if not isinstance(base, torch.Tensor) or tuple(base.shape) != tuple(shape):
+                return None
+            found = None
+            centre = [shape[a] // 2 for a in axes]
+            for shift in (0, 1, -1):
+                position = [c + shift for c in centre]
+                if any(not 0 <= p < shape[a] for p, a in zip(position, axes)):
+                    return None
+                index: list[Any] = [slice(None)] * len(shape)
+                for a, p in zip(axes, position):
+                    index[a] = p
+                where = self._reached(function, args, kwargs, base, index, shape, axes)
+                reached = where.nonzero().tolist()
+                if not reached or any(r[i] in (0, shape[a] - 1) for r in reached for i, a in enumerate(axes)):
+                    return None  # nothing reached, or the borders: the window is not seen whole
+                offsets = {tuple(r[i] - position[i] for i in range(len(axes))) for r in reached}
+                if found is not None and offsets != found:
+                    return None
+                found = offsets
+        assert found is not None
+        return [tuple(sorted({-o[d] for o in found})) for d in range(len(axes))]
 
     def _changed(self, value: Any, index: list[Any], shape: tuple[int, ...]) -> Any:
         if isinstance(value, self.torch.Tensor) and tuple(value.shape) == tuple(shape) and \

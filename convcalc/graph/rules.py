@@ -124,6 +124,12 @@ def probed(call: Call, source: Flow, shape: Shape, what: str, kind: NodeKind | N
     verdict = call.probe(call.node, source) if call.probe is not None and sizes_kept else None
     if verdict:
         return kind, source.derive(shape), None
+    measured = call.probe.window(call.node, source) if call.probe is not None and verdict is False else None
+    if measured is not None:
+        windows = [Window(1, 1, (reads,)) for reads in measured]
+        spans = "x".join(str(reads[-1] - reads[0] + 1) for reads in measured)
+        return kind, apply(source, windows, shape), (f"{what} has no field rule: its window ({spans}) is measured "
+                                                     f"by a probe, which also found it the same at three positions")
     why = ("a probe found outputs that read other positions" if verdict is False else
            "it changes the size" if not sizes_kept else "it could not be probed")
     return kind, unknown(source, shape), f"{what} has no field rule and {why}: its field is unknown"
