@@ -170,3 +170,27 @@ def test_fields_that_grow_without_end_are_given_up_with_a_note():
     code, out, err, peak_kib = run_measured([sys.executable, "-m", "convcalc", "inspect", "tests/models.py:ManyBranches",
                                              "--input", "1x3x16x16"], cwd=str(ROOT))
     assert code == 0 and "grew past" in out and peak_kib < 1024 * 1024, err
+
+
+def test_an_opaque_attention_block_is_probed_global():
+    class Attend(torch.nn.Module):  # convit's GPSA in spirit: attention fx cannot trace
+        def forward(self, tokens):
+            if tokens.shape[1] > 1:
+                tokens = torch.nn.functional.scaled_dot_product_attention(tokens, tokens, tokens)
+            return tokens
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Conv2d(3, 8, 4, stride=4)
+            self.attend = Attend()
+
+        def forward(self, x):
+            tokens = self.embed(x).flatten(2).transpose(1, 2)
+            return tokens + self.attend(tokens)
+
+    inspection = inspect_model(Model().eval(), (1, 3, 16, 16))
+    assert inspection.traced_as == "fx, 1 opaque module"
+    assert inspection.node("attend").fields == [GLOBAL, GLOBAL]
+    assert [f.receptive_field for f in inspection.output.local_fields] == [4, 4]
+    assert any("reaching every output" in w for w in inspection.warnings)

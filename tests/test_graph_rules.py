@@ -22,11 +22,14 @@ from convcalc.receptive import receptive_field
 class Probe:
     """A stand-in probe: its verdict, and the window it measured."""
 
-    def __init__(self, verdict, window=None):
-        self.verdict, self.measured = verdict, window
+    def __init__(self, verdict, window=None, everything=False):
+        self.verdict, self.measured, self.everything = verdict, window, everything
 
     def __call__(self, node, flow):
         return self.verdict
+
+    def reads_everything(self, node, flow):
+        return self.everything
 
     def window(self, node, flow):
         return self.measured
@@ -144,6 +147,8 @@ def test_an_unfamiliar_op_is_per_position_only_where_the_probe_proves_it():
     assert flow.fields == source().fields and note is None
     measured = Graph(probe=Probe(False, [(-1, 0, 1), (-2, 0, 2)])).function("blur", source(), shape=(1, 3, 32, 32))
     assert [f.receptive_field for f in measured[1].fields] == [3, 5] and "measured by a probe" in measured[2]
+    mixing = Graph(probe=Probe(False, everything=True)).function("attend", source(), shape=(1, 3, 32, 32))
+    assert mixing[1].fields == [GLOBAL, GLOBAL] and "reaching every output" in mixing[2]
 
 
 def test_an_opaque_module_is_probed_and_shown():

@@ -15,8 +15,7 @@ from typer.testing import CliRunner  # noqa: E402
 import models  # noqa: E402
 from convcalc import ConvcalcError  # noqa: E402
 from convcalc.cli import app  # noqa: E402
-from convcalc.graph import (GLOBAL, UNKNOWN, inspect_model, load_model, shown_nodes, verify_default,  # noqa: E402
-                              verify_nodes)
+from convcalc.graph import (GLOBAL, UNKNOWN, inspect_model, load_model, shown_nodes, verify_nodes)
 
 MODELS_FILE = str(Path(__file__).parent / "models.py")
 CASES = {

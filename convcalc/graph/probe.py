@@ -35,6 +35,7 @@ class PositionProbe:
         self.torch = import_torch("probing an op")
         self.graph = graph
         self.verdicts: dict[str, bool | None] = {}
+        self.everywhere: dict[str, bool] = {}  # every probed change reached every output position
         self.windows: dict[str, list[tuple[int, ...]] | None] = {}
 
     def __call__(self, node: Any, source: Flow) -> bool | None:
@@ -44,6 +45,12 @@ class PositionProbe:
             except (Exception, SystemExit):
                 self.verdicts[node.name] = None
         return self.verdicts[node.name]
+
+    def reads_everything(self, node: Any, source: Flow) -> bool:
+        """Whether a change at each probed position reached every output position (attention over every
+        token, say): the field is global, shown the way per position is, by example."""
+        self(node, source)
+        return self.everywhere.get(node.name, False)
 
     def window(self, node: Any, source: Flow) -> list[tuple[int, ...]] | None:
         """Per dimension, the offsets an output reads (output u reads input u + o), measured at three inner
@@ -95,15 +102,17 @@ class PositionProbe:
             positions = [tuple(0 for _ in axes), tuple(shape[a] - 1 for a in axes)]
             positions += [tuple(int(torch.randint(shape[a], (1,), generator=generator)) for a in axes)
                           for _ in range(TRIALS - 2)]
+            local = everywhere = True
             for position in positions:
                 index = [slice(None)] * len(shape)
                 for a, i in zip(axes, position):
                     index[a] = i
                 where = self._reached(function, args, kwargs, base, index, shape, axes)
+                everywhere &= bool(where.all())
                 where[position] = False
-                if bool(where.any()):
-                    return False
-        return True
+                local &= not bool(where.any())
+        self.everywhere[node.name] = everywhere and not local
+        return local
 
     def _reached(self, function: Any, args: Any, kwargs: Any, base: Any, index: list[Any],
                  shape: tuple[int, ...], axes: list[int]) -> Any:

@@ -22,6 +22,8 @@ from ..periodic import PeriodicField, Window
 from . import contract, moves
 from .fields import (
     FLAT,
+    GLOBAL,
+    NONE,
     UNKNOWN,
     Field,
     Flow,
@@ -124,6 +126,11 @@ def probed(call: Call, source: Flow, shape: Shape, what: str, kind: NodeKind | N
     verdict = call.probe(call.node, source) if call.probe is not None and sizes_kept else None
     if verdict:
         return kind, source.derive(shape), None
+    if verdict is False and call.probe is not None and call.probe.reads_everything(call.node, source):
+        whole: Field = NONE if source.local else GLOBAL
+        return kind, source.derive(shape, [whole] * len(source.fields)), (
+            f"{what} has no field rule: a probe found a change at each of four positions reaching every output, "
+            f"so its field is global")
     measured = call.probe.window(call.node, source) if call.probe is not None and verdict is False else None
     if measured is not None:
         windows = [Window(1, 1, (reads,)) for reads in measured]
