@@ -574,3 +574,18 @@ class EinsumAttention(nn.Module):
         scores = torch.einsum("bhid, bhjd -> bhij", q, k).softmax(dim=-1)
         mixed = torch.einsum("bhij,bhjd->bhid", scores, v)
         return mixed.permute(0, 1, 3, 2).reshape(n, c, h, w)
+
+
+class TableBias(nn.Module):
+    """Swin v2's continuous position bias in small: an MLP run on a constant table (a buffer), not on the
+    input, its output added to every sample: counted once per forward, not once per sample."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.register_buffer("table", torch.linspace(-1, 1, 16 * 16 * 2).reshape(16 * 16, 2))
+        self.mlp = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.mlp(self.table).transpose(0, 1).reshape(1, 4, 16, 16)
+        return self.conv(x) + bias

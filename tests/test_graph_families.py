@@ -36,6 +36,7 @@ FAMILIES = {
     "dict output": (models.DictHeads, (1, 3, 32, 32)),
     "shape-dependent control flow": (models.PartlyTraceable, (1, 3, 16, 16)),
     "optional forward argument": (models.OptionalMask, (1, 3, 16, 16)),
+    "an MLP on a constant table": (models.TableBias, (3, 3, 16, 16)),
 }
 
 

@@ -259,7 +259,8 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
         return NodeInfo(node.name, "getitem", None, shown_shape, 0, moves.getitem(node, flows, shape, notes),
                         aliases=True)
     inputs = [flows[a.name] for a in node_args(node) if a.name in flows]
-    source_shape = next((f.shape for f in inputs if not f.constant), None)
+    source_shape = next((f.shape for f in inputs if not f.constant), None) or next(
+        (f.shape for f in inputs if f.shape is not None), None)  # a module on parameters alone (Swin v2's cpb_mlp)
     if node.op == "call_module":
         module = modules[node.target]
         label, shown = torch_class(module), type(module).__name__
