@@ -107,7 +107,7 @@ def test_global_attention_is_global_and_its_local_field_the_patch():
 
 
 def test_einsum_attention_is_global_and_counted_as_fvcore_rounds_it():
-    from convcalc.graph.costs import fvcore_einsum
+    from convcalc.graph.einsum_count import fvcore_einsum
 
     inspection = inspect_model(models.EinsumAttention().eval(), (1, 3, 28, 28))
     assert inspection.output.fields == [GLOBAL, GLOBAL]
@@ -139,6 +139,8 @@ def test_a_block_fx_cannot_trace_is_an_opaque_leaf_and_the_rest_a_graph():
     assert block.kind is NodeKind.OPAQUE and block.macs.aten == 8 * 8 * 9 * 16 * 16  # counted from what it ran
     assert [f.receptive_field for f in block.fields] == [5, 5]  # its 3x3 window, measured, after the stem's
     assert any("block (ShapeBranch)" in w and "measured by a probe" in w for w in inspection.warnings)
+    [reason] = [w for w in inspection.warnings if "opaque leaf" in w]
+    assert "could not trace it at tests/models.py:" in reason and "if x.shape[-1] % 2" in reason  # as the user finds it
     [measured] = verify_nodes(inspection, ["down"])
     assert measured.skipped is None and measured.agrees is True
 
@@ -195,3 +197,10 @@ def test_an_opaque_attention_block_is_probed_global():
     assert inspection.node("attend").fields == [GLOBAL, GLOBAL]
     assert [f.receptive_field for f in inspection.output.local_fields] == [4, 4]
     assert any("reaching every output" in w for w in inspection.warnings)
+
+
+def test_a_line_in_an_installed_library_is_named_from_the_package_folder():
+    from convcalc.graph.fx import _shown_path
+
+    assert _shown_path("/opt/venv/lib/python3.11/site-packages/timm/models/hiera.py") == "timm/models/hiera.py"
+    assert _shown_path("/elsewhere/model.py") == "/elsewhere/model.py"

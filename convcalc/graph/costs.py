@@ -198,33 +198,9 @@ def function_macs(label: str, node: Any, shapes: Sequence[Shape | None], out: Sh
         return Macs(fvcore=4 * _numel(out))
     if name == "einsum":
         equation = node.args[0] if node.args and isinstance(node.args[0], str) else node.kwargs.get("equation")
+        from .einsum_count import fvcore_einsum  # numpy, loaded only when a model has an einsum
         return Macs(fvcore=fvcore_einsum(equation, shapes) if isinstance(equation, str) else 0)
     return NO_MACS
-
-
-def fvcore_einsum(equation: str, shapes: Sequence[Shape | None]) -> int:
-    """fvcore's ``einsum_flop_jit``: letters renamed a, b, c... in order of appearance; ``abc,abd->acd``
-    and ``abc,adc->adb`` as the batched products they are; anything else numpy's ``einsum_path``
-    "Optimized FLOP count" halved, as fvcore reads it from numpy's printout: to four significant figures."""
-    import numpy as np
-
-    equation = equation.replace(" ", "")
-    order = dict.fromkeys(c for c in equation if c.isalpha())
-    equation = equation.translate({ord(c): 97 + i for i, c in enumerate(order)})
-    if any(s is None for s in shapes):
-        return 0
-    if equation == "abc,abd->acd":
-        n, c, t = shapes[0]  # type: ignore[misc]
-        return n * c * t * shapes[-1][-1]  # type: ignore[index]
-    if equation == "abc,adc->adb":
-        n, t, g = shapes[0]  # type: ignore[misc]
-        return n * t * g * shapes[-1][1]  # type: ignore[index]
-    operands = [np.broadcast_to(np.zeros(()), s) for s in shapes]  # shapes only: nothing allocated
-    printout = np.einsum_path(equation, *operands, optimize="optimal")[1]
-    for line in printout.split("\n"):
-        if "optimized flop" in line.lower():
-            return int(np.floor(float(line.split(":")[-1]) / 2))
-    return 0
 
 
 def aliases(label: str, module: Any, target: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import traceback
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConvcalcError
@@ -54,9 +55,26 @@ def fx_trace(model: Any, needed_by: str) -> Any:
 
 
 def trace_failure(exc: BaseException) -> str:
-    """The message of an fx trace error, with the user's line that caused it."""
+    """The message of an fx trace error, with the line that caused it: the user's own where there is one,
+    else the installed library's (timm's, say), never torch's or convcalc's."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if "site-packages" not in f.filename and f"{os.sep}torch{os.sep}" not in f.filename
-              and f"{os.sep}convcalc{os.sep}" not in f.filename]
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}: {(frames[-1].line or '').strip()}" if frames else ""
+              if f"{os.sep}torch{os.sep}" not in f.filename and f"{os.sep}convcalc{os.sep}" not in f.filename]
+    own = [f for f in frames if "site-packages" not in f.filename]
+    frames = own or frames
+    where = (f" at {_shown_path(frames[-1].filename)}:{frames[-1].lineno}: {(frames[-1].line or '').strip()}"
+             if frames else "")
     return f"torch.fx could not trace the model{where} ({error_line(exc)})"
+
+
+def _shown_path(filename: str) -> str:
+    """A source path as a reader finds it: relative to the working directory when under it, from the
+    package's own folder when installed (``timm/models/hiera.py``), else as it is."""
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        pass
+    parts = path.parts
+    if "site-packages" in parts:
+        return str(Path(*parts[parts.index("site-packages") + 1:]))
+    return filename
