@@ -402,6 +402,58 @@ class PartlyTraceable(nn.Module):
         return self.head(y.mean((2, 3)))
 
 
+class OpaqueAttention(nn.Module):
+    """timm's cpubone ConvAttention in small, opaque (it branches on its input's size): a strided depthwise
+    conv with batch norm, fused attention over the reduced grid, upsampled back. Its MACs come from the ops
+    it dispatches; fvcore sees BatchNorm as ``native_batch_norm`` and the fused attention as 0."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.reduce = nn.Sequential(nn.Conv2d(channels, channels, 3, stride=2, padding=1, groups=channels),
+                                    nn.BatchNorm2d(channels))
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 2:
+            x = F.pad(x, (0, 1, 0, 1))
+        y = self.qkv(self.reduce(x))
+        n, c, h, w = y.shape
+        q, k, v = y.reshape(n, 3, c // 3, h * w).transpose(-1, -2).unbind(1)
+        y = F.scaled_dot_product_attention(q, k, v).transpose(-1, -2).reshape(n, c // 3, h, w)
+        return x + self.up(y)
+
+
+class WithOpaqueAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = OpaqueAttention(8)
+        self.bn = nn.BatchNorm2d(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.block(self.stem(x)))
+
+
+def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resized only when it is not ``size`` already: a branch on a shape, as timm's crossvit ``scale_image``."""
+    if x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear")
+    return x
+
+
+class RegisteredFunction(nn.Module):
+    """A model whose own forward calls a function fx cannot trace: without a library's registry naming the
+    function, the whole model falls back to forward hooks."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(resize_to(x, 16)) + 1
+
+
 class WindowAttention(nn.Module):
     """Swin's block in small: a 2x2 patch embedding, channels-last tokens, a cyclic shift (torch.roll), the
     windows cut out by view and permute, attention inside each window (as matmuls, or fused), the windows

@@ -35,6 +35,7 @@ FAMILIES = {
     "bidirectional LSTM over rows": (models.RowLSTM, (1, 3, 8, 8)),
     "dict output": (models.DictHeads, (1, 3, 32, 32)),
     "shape-dependent control flow": (models.PartlyTraceable, (1, 3, 16, 16)),
+    "opaque block with batch norm and fused attention": (models.WithOpaqueAttention, (1, 3, 16, 16)),
     "optional forward argument": (models.OptionalMask, (1, 3, 16, 16)),
     "an MLP on a constant table": (models.TableBias, (3, 3, 16, 16)),
 }
@@ -204,3 +205,15 @@ def test_a_line_in_an_installed_library_is_named_from_the_package_folder():
 
     assert _shown_path("/opt/venv/lib/python3.11/site-packages/timm/models/hiera.py") == "timm/models/hiera.py"
     assert _shown_path("/elsewhere/model.py") == "/elsewhere/model.py"
+
+
+def test_a_function_a_library_registers_as_not_traceable_is_kept_whole(monkeypatch):
+    import sys
+    import types
+
+    assert inspect_model(models.RegisteredFunction().eval(), (1, 3, 16, 16)).traced_as == "forward hooks"
+    registry = types.SimpleNamespace(get_notrace_functions=lambda: [models.resize_to])
+    monkeypatch.setitem(sys.modules, "timm.layers._fx", registry)  # as timm's register_notrace_function fills it
+    inspection = inspect_model(models.RegisteredFunction().eval(), (1, 3, 16, 16))
+    assert inspection.traced_as == "fx" and [n.op for n in inspection.nodes] == ["input", "resize_to", "Conv2d", "add"]
+    assert [f.receptive_field for f in inspection.output.fields] == [3, 3]  # resize_to at 16 leaves positions be

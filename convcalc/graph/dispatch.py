@@ -52,6 +52,7 @@ class OpCounter:
     def __init__(self) -> None:
         self.torch = torch = import_torch("counting multiply-accumulates")
         from torch.utils import flop_counter
+        from torch.overrides import TorchFunctionMode
         from torch.utils._python_dispatch import TorchDispatchMode
 
         aten = torch.ops.aten
@@ -81,9 +82,26 @@ class OpCounter:
                 counter.count(func, args, kwargs or {}, out)
                 return out
 
+        class Fused(TorchFunctionMode):
+            """fvcore sees ``scaled_dot_product_attention`` as one jit op it has no handle for (0), whatever
+            kernel runs it: the matrix products of its math form are not fvcore's to count."""
+
+            def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+                if func is not sdpa:
+                    return func(*args, **(kwargs or {}))
+                counter.fvcore_paused += 1
+                try:
+                    return func(*args, **(kwargs or {}))
+                finally:
+                    counter.fvcore_paused -= 1
+
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        self.fvcore_paused = 0
         self.mode = Mode()
+        self.functions = Fused()
 
     def __enter__(self) -> OpCounter:
+        self.functions.__enter__()
         self.mode.__enter__()
         self._hook = self.torch.nn.modules.module.register_module_forward_hook(self._module_called)
         return self
@@ -91,6 +109,7 @@ class OpCounter:
     def __exit__(self, *exc: Any) -> None:
         self._hook.remove()
         self.mode.__exit__(*exc)
+        self.functions.__exit__(*exc)
 
     def _module_called(self, module: Any, args: Any, output: Any) -> None:
         """torchinfo's count for every call of a module without children, as its forward hooks count:
@@ -114,7 +133,7 @@ class OpCounter:
         if flops:
             self.macs[self.current] = self.macs.get(self.current, 0) + flops // 2
         rule = self.fvcore_rules.get(packet)
-        if rule is not None:
+        if rule is not None and not self.fvcore_paused:
             self.fvcore[self.current] = self.fvcore.get(self.current, 0) + rule(args, out)
 
 
@@ -158,6 +177,16 @@ def _fvcore_rules(aten: Any) -> dict[Any, Callable[[tuple[Any, ...], Any], int]]
         aten.upsample_bilinear2d: lambda args, out: 4 * math.prod(_shape(out)),
         aten._adaptive_avg_pool2d: per_element(1),
     }
-    rules[aten._native_batch_norm_legit_no_training] = lambda args, out: math.prod(_shape(args[0])) * (
-        2 if args[1] is not None else 1)
+    def batch_norm(training_index: int | None) -> Callable[[tuple[Any, ...], Any], int]:
+        """fvcore's ``batchnorm_flop_jit``: in training as the other norms, else 2 per element (1 without
+        an affine weight)."""
+        def rule(args: tuple[Any, ...], out: Any) -> int:
+            affine = len(args) > 1 and args[1] is not None
+            if training_index is not None and len(args) > training_index and args[training_index]:
+                return norm(1)(args, out)
+            return math.prod(_shape(args[0])) * (2 if affine else 1)
+        return rule
+
+    rules[aten.native_batch_norm] = batch_norm(5)  # what BatchNorm runs at dispatch on the CPU
+    rules[aten._native_batch_norm_legit_no_training] = batch_norm(None)
     return rules

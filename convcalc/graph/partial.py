@@ -27,7 +27,7 @@ def partial_trace(model: Any) -> tuple[Any, dict[str, str]]:
 
     class Tracer(fx.Tracer):
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__(autowrap_functions=_registered_functions())
             self.opaque: dict[str, str] = {}
             self._cache: dict[str, Any] | None = None
 
@@ -65,6 +65,17 @@ def partial_trace(model: Any) -> tuple[Any, dict[str, str]]:
     graph = tracer.trace(model, concrete_args=_defaults(model))
     name = model.__class__.__name__
     return fx.GraphModule(tracer.root, graph, name), dict(tracer.opaque)
+
+
+def _registered_functions() -> tuple[Any, ...]:
+    """The functions a model library has registered as not traceable, kept whole as its own feature
+    extractor keeps them (timm's ``register_notrace_function``: crossvit's ``scale_image`` branches on a
+    shape in the model's own forward). Read only from a library the model has already imported."""
+    import sys
+
+    registry = sys.modules.get("timm.layers._fx")
+    functions = getattr(registry, "get_notrace_functions", lambda: [])()
+    return tuple(f for f in functions if callable(f) and hasattr(f, "__globals__"))
 
 
 def _defaults(model: Any) -> dict[str, Any] | None:
