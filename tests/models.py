@@ -405,7 +405,8 @@ class PartlyTraceable(nn.Module):
 class OpaqueAttention(nn.Module):
     """timm's cpubone ConvAttention in small, opaque (it branches on its input's size): a strided depthwise
     conv with batch norm, fused attention over the reduced grid, upsampled back. Its MACs come from the ops
-    it dispatches; fvcore sees BatchNorm as ``native_batch_norm`` and the fused attention as 0."""
+    it dispatches; fvcore sees BatchNorm as ``native_batch_norm``, the fused attention as 0 and an einsum
+    through numpy's printed count."""
 
     def __init__(self, channels: int = 8):
         super().__init__()
@@ -420,6 +421,7 @@ class OpaqueAttention(nn.Module):
         y = self.qkv(self.reduce(x))
         n, c, h, w = y.shape
         q, k, v = y.reshape(n, 3, c // 3, h * w).transpose(-1, -2).unbind(1)
+        v = v * torch.einsum("bnc,bmc->bnm", q, k).softmax(-1).mean()  # fvcore: numpy's 4 figures, not exact
         y = F.scaled_dot_product_attention(q, k, v).transpose(-1, -2).reshape(n, c // 3, h, w)
         return x + self.up(y)
 
@@ -433,6 +435,31 @@ class WithOpaqueAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.block(self.stem(x)))
+
+
+class PatchesAndGrid(nn.Module):
+    """timm's NaFlexEmbeds in small: patches and their grid size, a tuple, from a forward fx cannot trace."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 4, stride=4)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        if x.shape[-1] % 4:
+            x = F.pad(x, (0, 4 - x.shape[-1] % 4))
+        y = self.proj(x)
+        return y.flatten(2).transpose(1, 2), (y.shape[-2], y.shape[-1])
+
+
+class TokensFromATuple(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = PatchesAndGrid()
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens, grid = self.embed(x)
+        return self.head(tokens.mean(1))
 
 
 def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -158,6 +158,14 @@ def test_an_opaque_block_that_reads_no_window_stays_unknown():
     assert inspection.traced_as == "fx, 1 opaque module" and inspection.node("1").fields == [UNKNOWN, UNKNOWN]
 
 
+def test_an_opaque_block_that_returns_a_tuple_leaves_its_tensors_unknown_not_constant():
+    inspection = inspect_model(models.TokensFromATuple().eval(), (1, 3, 16, 16))
+    assert inspection.traced_as == "fx, 1 opaque module"
+    assert inspection.output.shape == (1, 10) and inspection.output.fields == [UNKNOWN, UNKNOWN]
+    assert any("embed (PatchesAndGrid): PatchesAndGrid (opaque) returns several tensors" in w
+               for w in inspection.warnings)
+
+
 def test_an_optional_argument_is_left_out_not_made_an_input():
     inspection = inspect_model(models.OptionalMask().eval(), (1, 3, 16, 16))
     assert [n.name for n in inspection.nodes if n.op == "input"] == ["x"]

@@ -83,19 +83,23 @@ class OpCounter:
                 return out
 
         class Fused(TorchFunctionMode):
-            """fvcore sees ``scaled_dot_product_attention`` as one jit op it has no handle for (0), whatever
-            kernel runs it: the matrix products of its math form are not fvcore's to count."""
+            """Two functions fvcore sees as one jit op, whatever they dispatch: ``scaled_dot_product_attention``,
+            which it has no handle for (0: the products of its math form are not fvcore's to count), and
+            ``einsum``, which it counts from numpy's path (graph/einsum_count.py), not from the ``bmm`` it
+            becomes."""
 
             def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-                if func is not sdpa:
+                if func is not sdpa and func is not einsum:
                     return func(*args, **(kwargs or {}))
+                if func is einsum and counter.current is not None and not counter.fvcore_paused:
+                    counter.add_fvcore(_einsum_fvcore(args))
                 counter.fvcore_paused += 1
                 try:
                     return func(*args, **(kwargs or {}))
                 finally:
                     counter.fvcore_paused -= 1
 
-        sdpa = torch.nn.functional.scaled_dot_product_attention
+        sdpa, einsum = torch.nn.functional.scaled_dot_product_attention, torch.einsum
         self.fvcore_paused = 0
         self.mode = Mode()
         self.functions = Fused()
@@ -134,7 +138,21 @@ class OpCounter:
             self.macs[self.current] = self.macs.get(self.current, 0) + flops // 2
         rule = self.fvcore_rules.get(packet)
         if rule is not None and not self.fvcore_paused:
-            self.fvcore[self.current] = self.fvcore.get(self.current, 0) + rule(args, out)
+            self.add_fvcore(rule(args, out))
+
+    def add_fvcore(self, macs: int) -> None:
+        if self.current is not None:
+            self.fvcore[self.current] = self.fvcore.get(self.current, 0) + macs
+
+
+def _einsum_fvcore(args: tuple[Any, ...]) -> int:
+    """fvcore's count of ``torch.einsum(equation, *operands)`` (or with the operands in one list)."""
+    from .einsum_count import fvcore_einsum
+
+    if not args or not isinstance(args[0], str):
+        return 0
+    operands = args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:]
+    return fvcore_einsum(args[0], [_shape(o) for o in operands])
 
 
 def _shapes(value: Any, torch: Any) -> Any:

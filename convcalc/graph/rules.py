@@ -122,6 +122,8 @@ def mixing(source: Flow, shape: Shape, axes: Sequence[int], keep: bool = True) -
 
 def probed(call: Call, source: Flow, shape: Shape, what: str, kind: NodeKind | None) -> Rule:
     """An op without a rule: per position where the probe proves it, unknown otherwise."""
+    if isinstance(call.shape, list):
+        return several_unknown(source, call.shape, what, kind)
     sizes_kept = shape is not None and source.shape is not None and tuple(shape) == tuple(source.shape)
     verdict = call.probe(call.node, source) if call.probe is not None and sizes_kept else None
     if verdict:
@@ -277,9 +279,14 @@ def _several(call: Call, name: str, source: Flow) -> Rule:
         kind, flow, note = _reduce(call, name, source, shapes[0] if shapes and isinstance(shapes[0], tuple) else None)
         return kind, Flow(None, items=[flow.derive(s) if isinstance(s, tuple) else Flow(s, constant=True)
                                        for s in shapes]), note
+    return several_unknown(source, shapes, f"function {call.name}", None)
+
+
+def several_unknown(source: Flow, shapes: list[Any], what: str, kind: NodeKind | None) -> Rule:
+    """An op without a rule that returns several tensors (a tuple, a dict's values): each is unknown."""
     items = [unknown(source, s) if isinstance(s, tuple) else Flow(None, constant=True) for s in shapes]
-    return None, Flow(None, items=items), f"function {call.name} returns several tensors and has no field rule: " \
-                                          f"their fields are unknown"
+    return kind, Flow(None, items=items), f"{what} returns several tensors and has no field rule: their fields " \
+                                          f"are unknown"
 
 
 def reshape(source: Flow, shape: Shape) -> Rule:
