@@ -7,7 +7,9 @@ erased, the tracer's module stack and parameter cache are put back, and the subm
 ``call_module`` node. Submodules inside it that trace are traced on the next call of it, never: an opaque
 module is seen whole. The innermost module that fails is the one made opaque, so a failure deep inside a
 block costs that block's smallest failing part only. A failure in the model's own forward cannot be
-contained: it raises, and the caller falls back to forward hooks. torch is imported on use.
+contained that way: the model is traced again with the functions its library registers as not traceable
+kept whole (timm's), and where that fails too, it raises and the caller falls back to forward hooks.
+torch is imported on use.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ def partial_trace(model: Any) -> tuple[Any, dict[str, str]]:
     fx = torch.fx
 
     class Tracer(fx.Tracer):
-        def __init__(self) -> None:
-            super().__init__(autowrap_functions=_registered_functions())
+        def __init__(self, kept_whole: tuple[Any, ...] = ()) -> None:
+            super().__init__(autowrap_functions=kept_whole)
             self.opaque: dict[str, str] = {}
             self._cache: dict[str, Any] | None = None
 
@@ -62,7 +64,14 @@ def partial_trace(model: Any) -> tuple[Any, dict[str, str]]:
                 return super().call_module(m, forward, args, kwargs)
 
     tracer = Tracer()
-    graph = tracer.trace(model, concrete_args=_defaults(model))
+    try:
+        graph = tracer.trace(model, concrete_args=_defaults(model))
+    except (Exception, SystemExit):
+        registered = _registered_functions()
+        if not registered:
+            raise
+        tracer = Tracer(registered)  # only then: a function kept whole hides the layout moves inside it
+        graph = tracer.trace(model, concrete_args=_defaults(model))
     name = model.__class__.__name__
     return fx.GraphModule(tracer.root, graph, name), dict(tracer.opaque)
 
@@ -70,7 +79,8 @@ def partial_trace(model: Any) -> tuple[Any, dict[str, str]]:
 def _registered_functions() -> tuple[Any, ...]:
     """The functions a model library has registered as not traceable, kept whole as its own feature
     extractor keeps them (timm's ``register_notrace_function``: crossvit's ``scale_image`` branches on a
-    shape in the model's own forward). Read only from a library the model has already imported."""
+    shape in the model's own forward), where the model cannot be traced otherwise. Read only from a library
+    the model has already imported."""
     import sys
 
     registry = sys.modules.get("timm.layers._fx")
