@@ -333,6 +333,8 @@ def mixed(source: Flow, axes: list[int], shape: tuple[int, ...] | None, keep: bo
         else:
             fields.append(f.through(mixing_window(factors[d])) if isinstance(f, PeriodicField) else f)
     layout = without_positions(source.layout, axes) if keep else dropped(source.layout, axes)
+    if keep and shape is not None and len(layout) == len(shape):  # keepdim: those axes hold no position, at size 1
+        layout = tuple(((None, shape[a], 0),) if a in axes else axis for a, axis in enumerate(layout))
     if shape is not None and (len(layout) != len(shape) or any(math.prod(x[1] for x in axis) != n
                                                                for axis, n in zip(layout, shape))):
         layout = reshaped_layout(layout, shape) or opaque_layout(shape)

@@ -216,12 +216,12 @@ def _measurement_copy(graph: Any, torch: Any) -> Any:
             continue
         for parameter_name, parameter in module.named_parameters(recurse=False):
             with torch.no_grad():
-                if parameter_name == "weight" and parameter.dim() > 1:
-                    parameter.fill_(1.0 / max(1, parameter[0].numel()))
-                elif parameter_name == "weight":
-                    parameter.fill_(1.0)
-                else:
+                if parameter_name.endswith("bias"):  # a constant added: no path through it
                     parameter.fill_(0.0)
+                elif parameter.dim() > 1:  # weights, and any other factor (an einsum's, a layer scale)
+                    parameter.fill_(1.0 / max(1, parameter[0].numel()))
+                else:
+                    parameter.fill_(1.0)
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.running_mean.zero_()
             module.running_var.fill_(1.0)

@@ -140,8 +140,11 @@ def _recurrent(module: Any, source: Flow, shape: Any) -> Rule:
     else:
         out = mixed(source, [2], out_shape)
         note = None
-    state = Flow(None, items=[Flow(s, constant=True) for s in (shape[1] if isinstance(shape, list) and len(shape) > 1
-                                                               and isinstance(shape[1], list) else [])])
+    held = shape[1] if isinstance(shape, list) and len(shape) > 1 else None
+    states = [unknown(source, s) for s in (held if isinstance(held, list) else [held] if held is not None else [])]
+    state = states[0] if isinstance(held, tuple) else Flow(None, items=states)  # GRU's h, LSTM's (h, c)
+    if states:
+        note = (note + "; " if note else "") + "its final state's field is unknown"
     return NodeKind.LINEAR, Flow(None, items=[out, state]), note
 
 

@@ -127,7 +127,8 @@ def getitem(node: Any, flows: dict[str, Flow], shape: Shape, notes: list[str]) -
     if Ellipsis in index:
         at = index.index(Ellipsis)
         index = index[:at] + (slice(None),) * (len(container.shape) - consumed) + index[at + 1:]
-    index = index + (slice(None),) * (len(container.shape) - consumed - (Ellipsis in index))
+    else:
+        index = index + (slice(None),) * (len(container.shape) - consumed)
     fields: list[Field] = list(container.fields)
     whole = container.axes
     layout: list[tuple] = []

@@ -107,8 +107,8 @@ def first_flow(args: Any, flows: dict[str, Flow]) -> Flow | None:
 
 def function_name(node: Any) -> str:
     target = node.target
-    if isinstance(target, str):
-        return target
+    if isinstance(target, str):  # a method: x.mul_(2) is mul, as torch.mul_ is
+        return target[:-1] if target.endswith("_") and not target.endswith("__") else target
     return getattr(target, "__name__", str(target)).rstrip("_") or str(target)
 
 

@@ -96,7 +96,7 @@ class PositionProbe:
         function, args, kwargs = run
         generator = torch.Generator().manual_seed(1)
         with torch.no_grad():
-            base = function(*args, **kwargs)
+            base = self._call(function, args, kwargs)
             if not isinstance(base, torch.Tensor) or tuple(base.shape) != tuple(shape):
                 return None
             positions = [tuple(0 for _ in axes), tuple(shape[a] - 1 for a in axes)]
@@ -118,8 +118,7 @@ class PositionProbe:
                  shape: tuple[int, ...], axes: list[int]) -> Any:
         """Over the positional axes, the outputs that change when the inputs change at ``index``."""
         torch = self.torch
-        changed = [self._changed(arg, index, shape) for arg in args]
-        out = function(*changed, **{k: self._changed(v, index, shape) for k, v in kwargs.items()})
+        out = self._call(function, args, kwargs, index, shape)
         moved = (out != base) & ~(torch.isnan(out) & torch.isnan(base))
         others = [a for a in range(len(shape)) if a not in axes]
         return moved.any(dim=others) if others else moved
@@ -134,7 +133,7 @@ class PositionProbe:
         axes = [whole[d] for d in range(len(source.fields))]
         function, args, kwargs = run
         with torch.no_grad():
-            base = function(*args, **kwargs)
+            base = self._call(function, args, kwargs)
             if not isinstance(base, torch.Tensor) or tuple(base.shape) != tuple(shape):
                 return None
             found = None
@@ -157,13 +156,25 @@ class PositionProbe:
         assert found is not None
         return [tuple(sorted({-o[d] for o in found})) for d in range(len(axes))]
 
-    def _changed(self, value: Any, index: list[Any], shape: tuple[int, ...]) -> Any:
-        if isinstance(value, self.torch.Tensor) and tuple(value.shape) == tuple(shape) and \
-                not isinstance(value, self.torch.nn.Parameter):
-            changed = value.clone()
+    def _call(self, function: Any, args: Any, kwargs: Any, index: list[Any] | None = None,
+              shape: tuple[int, ...] | None = None) -> Any:
+        """The op on fresh copies of its tensor arguments (an in-place op must not change the next run's
+        input), changed by 1 at ``index`` where given, with the same random draws every run (noise or
+        dropout reads no position)."""
+        torch = self.torch
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return function(*[self._changed(a, index, shape) for a in args],
+                            **{k: self._changed(v, index, shape) for k, v in kwargs.items()})
+
+    def _changed(self, value: Any, index: list[Any] | None, shape: tuple[int, ...] | None) -> Any:
+        torch = self.torch
+        if not isinstance(value, torch.Tensor) or isinstance(value, torch.nn.Parameter):
+            return value
+        changed = value.clone()
+        if index is not None and shape is not None and tuple(value.shape) == tuple(shape):
             changed[tuple(index)] += 1.0
-            return changed
-        return value
+        return changed
 
     def _function(self, node: Any) -> Any:
         if node.op == "call_module":

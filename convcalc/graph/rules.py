@@ -178,6 +178,10 @@ def per_dim(value: Any, n: int) -> tuple[int, ...]:
 def through_function(call: Call) -> Rule:
     """A ``call_function`` or ``call_method`` node."""
     name, node, shape = call.name.lower(), call.node, call.out
+    if name == "getattr" and len(node.args) == 2 and node.args[1] in ("values", "indices"):  # x.max(1).values
+        container = call.flows.get(getattr(node.args[0], "name", ""))
+        if container is not None and container.items is not None and len(container.items) == 2:
+            return None, container.items[node.args[1] == "indices"], None
     tensors = call.tensors
     if not tensors:
         return None, Flow(shape, constant=True) if not isinstance(call.shape, list) else Flow(
@@ -245,6 +249,8 @@ def through_function(call: Call) -> Rule:
     if name == "shifted_window_attention":
         flow, note = contract.window_attention(node, source, shape)
         return NodeKind.ATTENTION, flow, note
+    if name in ("max", "min") and len(tensors) > 1:  # torch.max(a, b): elementwise, as maximum
+        return _merge(call, tensors, shape)
     if name in REDUCTIONS:
         return _reduce(call, name, source, shape)
     if name in ("softmax", "log_softmax", "softmin"):
@@ -451,6 +457,9 @@ def _reduce(call: Call, name: str, source: Flow, shape: Shape) -> Rule:
         if isinstance(axis, int) and source.layout is not None and positional(source.layout, [axis % rank]):
             return NodeKind.REDUCE, unknown(source, shape), f"{name} reads every earlier position: its field is unknown"
         return None, same(source, shape), None
+    if not (axis is None or isinstance(axis, int) or
+            isinstance(axis, (list, tuple)) and all(isinstance(a, int) for a in axis)):
+        return NodeKind.REDUCE, unknown(source, shape), f"{name} over axes it cannot read: its field is unknown"
     axes = list(range(rank)) if axis is None or axis == [] else [axis] if isinstance(axis, int) else list(axis)
     keep = shape is not None and len(shape) == rank
     return mixing(source, shape, axes, keep)

@@ -248,7 +248,7 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
     if node.op == "placeholder":
         return NodeInfo(node.name, "input", None, input_shape, 0, input_flow(shape, len(input_shape) - 2, local))
     if node.op == "get_attr":
-        return NodeInfo(node.name, "get_attr", None, shown_shape, 0, Flow(shape, constant=True))
+        return NodeInfo(node.name, "get_attr", None, shape, 0, Flow(shape, constant=True))  # a parameter: no batch
     if node.op == "output":
         source = first_flow(node.args, flows)
         out_shape = source.shape if source is not None else None
