@@ -462,6 +462,31 @@ class TokensFromATuple(nn.Module):
         return self.head(tokens.mean(1))
 
 
+def _patch_merging_pad(x: torch.Tensor) -> torch.Tensor:
+    """torchvision Swin's patch merging, as it has it: pad H and W to even, the four 2x2 phases on channels."""
+    H, W, _ = x.shape[-3:]
+    x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
+    return torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]], -1)
+
+
+torch.fx.wrap("_patch_merging_pad")  # as torchvision does: fx keeps it whole
+
+
+class PatchMerging(nn.Module):
+    """A 2x2 patch embedding, channels last, torchvision's patch merging, a linear reduction, back to
+    channels first and a 3x3 convolution: fields 2 -> 4 (jump 4) -> 4 + 2 x 4 = 12."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Conv2d(3, 8, 2, stride=2)
+        self.reduction = nn.Linear(32, 16)
+        self.conv = nn.Conv2d(16, 16, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.reduction(_patch_merging_pad(self.embed(x).permute(0, 2, 3, 1)))
+        return self.conv(y.permute(0, 3, 1, 2))
+
+
 def resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
     """Resized only when it is not ``size`` already: a branch on a shape, as timm's crossvit ``scale_image``."""
     if x.shape[-1] != size:

@@ -92,7 +92,7 @@ def test_window_attention_sees_its_shifted_window_as_the_gradient_does(fused):
     assert measured.skipped is None and measured.agrees is True
 
 
-@pytest.mark.parametrize("factory, rf", [(models.NHWCBlock, 14), (models.ChannelShuffleNet, 5)])
+@pytest.mark.parametrize("factory, rf", [(models.NHWCBlock, 14), (models.ChannelShuffleNet, 5), (models.PatchMerging, 12)])
 def test_layouts_keep_their_positions_through_permute_and_view(factory, rf):
     inspection = inspect_model(factory().eval(), (1, 3, 32, 32))
     assert _output_field(inspection).receptive_field == rf and not inspection.warnings

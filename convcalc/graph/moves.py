@@ -219,3 +219,26 @@ def pieces(node: Any, name: str, meta: Sequence[Any], tensors: list[Flow], notes
 
 def view(source: Flow, shape: Shape) -> Flow:
     return reshaped(source, shape)
+
+
+def patch_merging(source: Flow, shape: Shape) -> tuple[Flow, str | None]:
+    """torchvision Swin's ``_patch_merging_pad`` (torchvision/models/swin_transformer.py, a function fx
+    keeps whole): the (..., H, W, C) input padded on the right to even sizes, and its four 2x2 phases
+    concatenated on the channels, so output (i, j) reads input (2i + a, 2j + b), a, b in {0, 1}: a window
+    of 2 at stride 2 on each of the two axes before the channels."""
+    if shape is None or source.shape is None or source.layout is None or len(source.shape) < 3:
+        return unknown(source, shape), "patch merging on an unusual layout: its field is unknown"
+    axes = source.axes
+    rank = len(source.shape)
+    spatial = [rank - 3, rank - 2]
+    if any(a not in axes for a in spatial) or positional(source.layout, [rank - 1]):
+        return unknown(source, shape), "patch merging on an unusual layout: its field is unknown"
+    fields: list[Field] = list(source.fields)
+    layout = list(source.layout)
+    for a in spatial:
+        d = axes[a]
+        if isinstance(fields[d], PeriodicField):
+            fields[d] = fields[d].through(Window.convolution(2, 2, 1, 0))  # type: ignore[union-attr]
+        layout[a] = ((d, shape[a], 1),)
+    layout[rank - 1] = ((None, shape[rank - 1], 0),)
+    return source.derive(shape, fields, tuple(layout)), None

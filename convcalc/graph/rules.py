@@ -221,6 +221,9 @@ def through_function(call: Call) -> Rule:
     if name == "roll":
         flow, note = moves.roll(node, source, shape)
         return None, flow, note
+    if name == "_patch_merging_pad":  # torchvision's Swin
+        flow, note = moves.patch_merging(source, shape)
+        return None, flow, note
     if name == "pad":
         flow, note = moves.pad(node, source, shape)
         mode = node_argument(node, "mode", 2, "constant")
