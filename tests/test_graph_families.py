@@ -325,3 +325,20 @@ def test_a_parameter_is_shown_without_the_batch():
     inspection = inspect_model(models.TableBias().eval(), (3, 3, 16, 16))
     shapes = {n.name: n.shape for n in inspection.nodes if n.op == "get_attr"}
     assert shapes and all(s[0] != 3 or len(s) < 2 for s in shapes.values()), shapes
+
+
+def test_a_field_lost_to_a_layout_without_a_rule_is_named():
+    class SpaceToDepth(torch.nn.Module):  # TResNet's stem: 4x4 blocks of pixels onto the channels
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(48, 8, 3, padding=1)
+
+        def forward(self, x):
+            n, c, h, w = x.size()
+            x = x.view(n, c, h // 4, 4, w // 4, 4).permute(0, 3, 5, 1, 2, 4).contiguous()
+            return self.conv(x.view(n, c * 16, h // 4, w // 4))
+
+    inspection = inspect_model(SpaceToDepth().eval(), (1, 3, 16, 16))
+    assert inspection.output.fields == [UNKNOWN, UNKNOWN]
+    assert any(w.startswith("conv (Conv2d): Conv2d meets positions laid out in a way it has no rule for")
+               for w in inspection.warnings), inspection.warnings

@@ -30,7 +30,7 @@ from .costs import (
     torchinfo_size,
 )
 from .dispatch import OpCounter
-from .fields import SHOWN, Flow, Inspection, Macs, NodeInfo, input_flow, node_argument, reshaped
+from .fields import SHOWN, UNKNOWN, Flow, Inspection, Macs, NodeInfo, input_flow, node_argument, reshaped
 from .fx import shape_recorder, trace_failure
 from .memory import inference_peak
 from .module_rules import through_module
@@ -269,6 +269,7 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
         kind, flow, note = through_module(module, call, is_opaque)
         if flow.gave_up and not note:
             note = GAVE_UP
+        note = note or _lost(flow, inputs, shown)
         if note:
             notes.append(f"{node.target} ({shown}): {note}")
         macs = module_macs(label, module, source_shape, shape)
@@ -281,6 +282,7 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
     if meta is None:  # sizes, shapes, numbers: nothing positional
         return NodeInfo(node.name, label, None, None, 0, Flow(None, constant=True))
     kind, flow, note = through_function(Call(node, label, flows, meta, probe, notes))
+    note = note or _lost(flow, inputs, label)
     if note:
         notes.append(f"{node.name} ({label}): {note}")
     if flow.constant:  # computed from parameters alone: its shape has no batch
@@ -292,6 +294,18 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
                        fvcore_closed_form(label, module=False))
     return NodeInfo(node.name, label, kind, shown_shape if isinstance(meta, tuple) else None, 0, flow, note, macs,
                     aliases(label, None, node.target))
+
+
+def _lost(flow: Flow, inputs: list[Flow], label: str) -> str | None:
+    """The note for a field a rule lost without saying why: the op met its positions laid out in a way
+    it has no rule for (a convolution after a space-to-depth view, say). Every unknown field is named."""
+    def unknown_in(f: Flow) -> bool:
+        return any(x is UNKNOWN for x in f.fields) or any(unknown_in(i) for i in f.items or [])
+
+    if not unknown_in(flow) or any(unknown_in(f) for f in inputs if not f.constant):
+        return None
+    return (f"{label} meets positions laid out in a way it has no rule for (split across axes, or not where it "
+            f"reads them): its field is unknown")
 
 
 def _multihead_fvcore(module: Any, node: Any) -> int:
