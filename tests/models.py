@@ -462,6 +462,32 @@ class TokensFromATuple(nn.Module):
         return self.head(tokens.mean(1))
 
 
+class Conv2dSame(nn.Conv2d):
+    """timm's Conv2dSame: TensorFlow's SAME padding worked out from the input's size in Python (math.ceil on a
+    shape: fx cannot trace it), the odd pixel on the right."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import math
+
+        pads = []
+        for size, k, s, d in zip(x.shape[-1:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class TFStem(nn.Module):
+    """A strided Conv2dSame stem (opaque: its window is measured), then a 3x3 convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Conv2dSame(3, 8, 3, stride=2)
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.relu(self.stem(x)))
+
+
 def _patch_merging_pad(x: torch.Tensor) -> torch.Tensor:
     """torchvision Swin's patch merging, as it has it: pad H and W to even, the four 2x2 phases on channels."""
     H, W, _ = x.shape[-3:]

@@ -342,3 +342,15 @@ def test_a_field_lost_to_a_layout_without_a_rule_is_named():
     assert inspection.output.fields == [UNKNOWN, UNKNOWN]
     assert any(w.startswith("conv (Conv2d): Conv2d meets positions laid out in a way it has no rule for")
                for w in inspection.warnings), inspection.warnings
+
+
+@pytest.mark.parametrize("size", [16, 17])
+def test_an_opaque_strided_convolution_has_its_window_and_stride_measured(size):
+    inspection = inspect_model(models.TFStem().eval(), (1, 3, size, size))
+    assert inspection.traced_as == "fx, 1 opaque module"
+    stem = inspection.node("stem")
+    left = (((size + 1) // 2 - 1) * 2 + 3 - size) // 2  # TensorFlow's SAME: the odd pixel on the right
+    assert [(f.receptive_field, f.jump, f.start) for f in stem.fields] == [(3, 2, 1 - left)] * 2  # start: a centre
+    assert any("window (3x3, stride 2x2) is measured by a probe" in w for w in inspection.warnings)
+    [measured] = verify_nodes(inspection, ["conv"])
+    assert measured.skipped is None and measured.agrees is True

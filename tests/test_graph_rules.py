@@ -34,6 +34,9 @@ class Probe:
     def window(self, node, flow):
         return self.measured
 
+    def strided(self, node, flow, shape):
+        return None
+
 
 class Graph:
     """Stand-in fx nodes: values with recorded shapes, and calls of functions and modules on them."""

@@ -19,6 +19,8 @@ class Probe(Protocol):
 
     def window(self, node: Any, source: Flow) -> list[tuple[int, ...]] | None: ...
 
+    def strided(self, node: Any, source: Flow, shape: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]] | None: ...
+
 
 @dataclass
 class Call:

@@ -9,8 +9,11 @@ is per position at those positions, on those values: the proof is by example. An
 position, keeps the size and holds each dimension on one axis gets its window measured the same way: the
 outputs a change at an inner position reaches, which must be the same offsets at three inner positions
 and stay clear of the borders (a convolution with zero padding, say); where they are not, the field is
-unknown. An op that raises, returns something else than one tensor of its input's size, or needs values
-convcalc did not record, cannot be probed: its field is unknown.
+unknown. An op that changes the size (an opaque convolution with TensorFlow's padding) gets its stride and
+window measured along each dimension in turn: every input position within reach of three inner output
+units is changed (a whole slice at once), and the units must read the same offsets, one stride apart.
+An op that raises, returns something else than one tensor, or needs values convcalc did not record,
+cannot be probed: its field is unknown.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .fields import Flow
 
 PROBE_LIMIT_BYTES = 64 * 2**20  # the largest tensor a probe may hold
 TRIALS = 4
+SPAN = 24  # how far past its stride's guess a size-changing op's window is looked for
 
 
 class PositionProbe:
@@ -37,6 +41,7 @@ class PositionProbe:
         self.verdicts: dict[str, bool | None] = {}
         self.everywhere: dict[str, bool] = {}  # every probed change reached every output position
         self.windows: dict[str, list[tuple[int, ...]] | None] = {}
+        self.strides: dict[str, list[tuple[int, tuple[int, ...]]] | None] = {}
 
     def __call__(self, node: Any, source: Flow) -> bool | None:
         if node.name not in self.verdicts:
@@ -61,6 +66,56 @@ class PositionProbe:
             except (Exception, SystemExit):
                 self.windows[node.name] = None
         return self.windows[node.name]
+
+    def strided(self, node: Any, source: Flow, shape: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]] | None:
+        """For an op that changes the size (a convolution with TensorFlow's padding, opaque): per dimension,
+        its stride and the offsets unit 0 reads (unit u reads u * stride + offset), measured at three inner
+        units; None where they differ, reach past what was probed, or the op cannot be run."""
+        if node.name not in self.strides:
+            try:
+                self.strides[node.name] = self._strided(node, source, shape)
+            except (Exception, SystemExit):
+                self.strides[node.name] = None
+        return self.strides[node.name]
+
+    def _strided(self, node: Any, source: Flow, out: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]] | None:
+        torch = self.torch
+        shape = source.shape
+        whole = {d: a for a, d in source.axes.items()}
+        run = self._run(node, source)
+        if run is None or shape is None or len(out) != len(shape) or sorted(whole) != list(range(len(source.fields))):
+            return None
+        function, args, kwargs = run
+        measured = []
+        with torch.no_grad():
+            base = self._call(function, args, kwargs)
+            if not isinstance(base, torch.Tensor) or tuple(base.shape) != tuple(out):
+                return None
+            for axis in (whole[d] for d in range(len(source.fields))):
+                size, units = shape[axis], out[axis]
+                if units < 5:
+                    return None
+                guess, centre = max(1, round(size / units)), units // 2
+                low, high = max(0, (centre - 1) * guess - SPAN), min(size, (centre + 1) * guess + SPAN + 1)
+                reads: dict[int, list[int]] = {u: [] for u in (centre - 1, centre, centre + 1)}
+                others = [a for a in range(len(out)) if a != axis]
+                for p in range(low, high):
+                    index: list[Any] = [slice(None)] * len(shape)
+                    index[axis] = p
+                    changed = self._call(function, args, kwargs, index, shape)
+                    moved = (changed != base) & ~(torch.isnan(changed) & torch.isnan(base))
+                    along = moved.any(dim=others) if others else moved
+                    for u in reads:
+                        if bool(along[u]):
+                            reads[u].append(p)
+                if any(not r or (r[0] == low and low > 0) or (r[-1] == high - 1 and high < size) for r in reads.values()):
+                    return None  # nothing read, or more than was probed
+                stride = reads[centre][0] - reads[centre - 1][0]
+                offsets = {tuple(p - u * stride for p in r) for u, r in reads.items()}
+                if stride < 1 or len(offsets) != 1:
+                    return None
+                measured.append((stride, offsets.pop()))
+        return measured
 
     def _run(self, node: Any, source: Flow) -> tuple[Any, Any, Any] | None:
         """The op as a function, and its arguments: recorded tensors drawn at random, parameters as they are."""

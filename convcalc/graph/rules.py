@@ -139,6 +139,14 @@ def probed(call: Call, source: Flow, shape: Shape, what: str, kind: NodeKind | N
         spans = "x".join(str(reads[-1] - reads[0] + 1) for reads in measured)
         return kind, apply(source, windows, shape), (f"{what} has no field rule: its window ({spans}) is measured "
                                                      f"by a probe, which also found it the same at three positions")
+    strided = call.probe.strided(call.node, source, shape) if (
+        call.probe is not None and not sizes_kept and shape is not None and standard(source)) else None
+    if strided:
+        windows = [Window(1, stride, (reads,)) for stride, reads in strided]
+        spans = "x".join(f"{reads[-1] - reads[0] + 1}" for _, reads in strided)
+        strides = "x".join(str(stride) for stride, _ in strided)
+        return kind, apply(source, windows, shape), (f"{what} has no field rule: its window ({spans}, stride "
+                                                     f"{strides}) is measured by a probe, the same at three units")
     why = ("a probe found outputs that read other positions" if verdict is False else
            "it changes the size" if not sizes_kept else "it could not be probed")
     return kind, unknown(source, shape), f"{what} has no field rule and {why}: its field is unknown"
