@@ -354,3 +354,11 @@ def test_an_opaque_strided_convolution_has_its_window_and_stride_measured(size):
     assert any("window (3x3, stride 2x2) is measured by a probe" in w for w in inspection.warnings)
     [measured] = verify_nodes(inspection, ["conv"])
     assert measured.skipped is None and measured.agrees is True
+
+
+def test_a_strided_measurement_over_its_budget_is_not_made(monkeypatch):
+    from convcalc.graph import probe
+
+    monkeypatch.setattr(probe, "STRIDED_MACS_BUDGET", 8 * 3 * 9 * 8 * 8 * 50)  # the stem's MACs, 50 runs
+    inspection = inspect_model(models.TFStem().eval(), (1, 3, 16, 16))  # 2 x (2 x 2 + 25) = 58 runs
+    assert inspection.node("stem").fields == [UNKNOWN, UNKNOWN]

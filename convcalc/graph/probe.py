@@ -12,8 +12,9 @@ and stay clear of the borders (a convolution with zero padding, say); where they
 unknown. An op that changes the size (an opaque convolution with TensorFlow's padding) gets its stride and
 window measured along each dimension in turn: every input position within reach of three inner output
 units is changed (a whole slice at once), and the units must read the same offsets, one stride apart.
-An op that raises, returns something else than one tensor, or needs values convcalc did not record,
-cannot be probed: its field is unknown.
+That takes up to 2 x (stride + 12) + 1 runs per dimension, so it is made only where they fit in 10^10
+multiply-accumulates. An op that raises, returns something else than one tensor, or needs values convcalc
+did not record, cannot be probed: its field is unknown.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from .fields import Flow
 
 PROBE_LIMIT_BYTES = 64 * 2**20  # the largest tensor a probe may hold
 TRIALS = 4
-SPAN = 24  # how far past its stride's guess a size-changing op's window is looked for
+SPAN = 12  # how far past its stride's guess a size-changing op's window is looked for
+STRIDED_MACS_BUDGET = 10**10  # the most multiply-accumulates the runs of one strided measurement may take
 
 
 class PositionProbe:
@@ -86,6 +88,10 @@ class PositionProbe:
         if run is None or shape is None or len(out) != len(shape) or sorted(whole) != list(range(len(source.fields))):
             return None
         function, args, kwargs = run
+        dispatched = node.meta.get("convcalc_dispatched")
+        runs = sum(2 * max(1, round(shape[a] / max(out[a], 1))) + 2 * SPAN + 1 for a in whole.values())
+        if dispatched is not None and dispatched[0] * runs > STRIDED_MACS_BUDGET:
+            return None  # a whole encoder, say: too costly to run this often
         measured = []
         with torch.no_grad():
             base = self._call(function, args, kwargs)
