@@ -360,5 +360,11 @@ def test_a_strided_measurement_over_its_budget_is_not_made(monkeypatch):
     from convcalc.graph import probe
 
     monkeypatch.setattr(probe, "STRIDED_MACS_BUDGET", 8 * 3 * 9 * 8 * 8 * 50)  # the stem's MACs, 50 runs
-    inspection = inspect_model(models.TFStem().eval(), (1, 3, 16, 16))  # 2 x (2 x 2 + 25) = 58 runs
+    inspection = inspect_model(models.TFStem().eval(), (1, 3, 16, 16))  # 2 x ((2 x 2 + 9) + (2 x 2 + 25)) runs
     assert inspection.node("stem").fields == [UNKNOWN, UNKNOWN]
+
+
+def test_a_wide_strided_window_is_looked_for_further():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), models.Conv2dSame(4, 4, 11, stride=2)).eval()
+    inspection = inspect_model(model, (1, 3, 32, 32))
+    assert [(f.receptive_field, f.jump) for f in inspection.node("1").fields] == [(11, 2)] * 2

@@ -12,7 +12,8 @@ and stay clear of the borders (a convolution with zero padding, say); where they
 unknown. An op that changes the size (an opaque convolution with TensorFlow's padding) gets its stride and
 window measured along each dimension in turn: every input position within reach of three inner output
 units is changed (a whole slice at once), and the units must read the same offsets, one stride apart.
-That takes up to 2 x (stride + 12) + 1 runs per dimension, so it is made only where they fit in 10^10
+Inputs within 4 of the guessed reach are looked at first, within 12 where the window runs to that edge:
+up to 2 x (2 x stride + 16) + 2 runs per dimension, so it is made only where they fit in 10^10
 multiply-accumulates. An op that raises, returns something else than one tensor, or needs values convcalc
 did not record, cannot be probed: its field is unknown.
 """
@@ -28,7 +29,7 @@ from .fields import Flow
 
 PROBE_LIMIT_BYTES = 64 * 2**20  # the largest tensor a probe may hold
 TRIALS = 4
-SPAN = 12  # how far past its stride's guess a size-changing op's window is looked for
+SPANS = (4, 12)  # how far past its stride's guess a size-changing op's window is looked for, in turn
 STRIDED_MACS_BUDGET = 10**10  # the most multiply-accumulates the runs of one strided measurement may take
 
 
@@ -89,7 +90,7 @@ class PositionProbe:
             return None
         function, args, kwargs = run
         dispatched = node.meta.get("convcalc_dispatched")
-        runs = sum(2 * max(1, round(shape[a] / max(out[a], 1))) + 2 * SPAN + 1 for a in whole.values())
+        runs = sum(2 * max(1, round(shape[a] / max(out[a], 1))) + 2 * span + 1 for a in whole.values() for span in SPANS)
         if dispatched is not None and dispatched[0] * runs > STRIDED_MACS_BUDGET:
             return None  # a whole encoder, say: too costly to run this often
         measured = []
@@ -98,30 +99,46 @@ class PositionProbe:
             if not isinstance(base, torch.Tensor) or tuple(base.shape) != tuple(out):
                 return None
             for axis in (whole[d] for d in range(len(source.fields))):
-                size, units = shape[axis], out[axis]
-                if units < 5:
+                if out[axis] < 5:
                     return None
-                guess, centre = max(1, round(size / units)), units // 2
-                low, high = max(0, (centre - 1) * guess - SPAN), min(size, (centre + 1) * guess + SPAN + 1)
-                reads: dict[int, list[int]] = {u: [] for u in (centre - 1, centre, centre + 1)}
-                others = [a for a in range(len(out)) if a != axis]
-                for p in range(low, high):
-                    index: list[Any] = [slice(None)] * len(shape)
-                    index[axis] = p
-                    changed = self._call(function, args, kwargs, index, shape)
-                    moved = (changed != base) & ~(torch.isnan(changed) & torch.isnan(base))
-                    along = moved.any(dim=others) if others else moved
-                    for u in reads:
-                        if bool(along[u]):
-                            reads[u].append(p)
-                if any(not r or (r[0] == low and low > 0) or (r[-1] == high - 1 and high < size) for r in reads.values()):
-                    return None  # nothing read, or more than was probed
-                stride = reads[centre][0] - reads[centre - 1][0]
-                offsets = {tuple(p - u * stride for p in r) for u, r in reads.items()}
-                if stride < 1 or len(offsets) != 1:
+                found = None
+                for span in SPANS:  # a near look first; further only where the window reached its edge
+                    found = self._along(function, args, kwargs, base, shape, out, axis, span)
+                    if found != "wider":
+                        break
+                if not isinstance(found, tuple):
                     return None
-                measured.append((stride, offsets.pop()))
+                measured.append(found)
         return measured
+
+    def _along(self, function: Any, args: Any, kwargs: Any, base: Any, shape: tuple[int, ...], out: tuple[int, ...],
+               axis: int, span: int) -> tuple[int, tuple[int, ...]] | str | None:
+        """The stride and unit 0's offsets along ``axis``, from the inputs within ``span`` of three inner
+        units' guessed reach; "wider" where the reads run to the edge of what was looked at."""
+        torch = self.torch
+        size, units = shape[axis], out[axis]
+        guess, centre = max(1, round(size / units)), units // 2
+        low, high = max(0, (centre - 1) * guess - span), min(size, (centre + 1) * guess + span + 1)
+        reads: dict[int, list[int]] = {u: [] for u in (centre - 1, centre, centre + 1)}
+        others = [a for a in range(len(out)) if a != axis]
+        for p in range(low, high):
+            index: list[Any] = [slice(None)] * len(shape)
+            index[axis] = p
+            changed = self._call(function, args, kwargs, index, shape)
+            moved = (changed != base) & ~(torch.isnan(changed) & torch.isnan(base))
+            along = moved.any(dim=others) if others else moved
+            for u in reads:
+                if bool(along[u]):
+                    reads[u].append(p)
+        if any(not r for r in reads.values()):
+            return None
+        if any((r[0] == low and low > 0) or (r[-1] == high - 1 and high < size) for r in reads.values()):
+            return "wider"
+        stride = reads[centre][0] - reads[centre - 1][0]
+        offsets = {tuple(p - u * stride for p in r) for u, r in reads.items()}
+        if stride < 1 or len(offsets) != 1:
+            return None
+        return stride, offsets.pop()
 
     def _run(self, node: Any, source: Flow) -> tuple[Any, Any, Any] | None:
         """The op as a function, and its arguments: recorded tensors drawn at random, parameters as they are."""
