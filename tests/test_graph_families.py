@@ -359,8 +359,8 @@ def test_an_opaque_strided_convolution_has_its_window_and_stride_measured(size):
 def test_a_strided_measurement_over_its_budget_is_not_made(monkeypatch):
     from convcalc.graph import probe
 
-    monkeypatch.setattr(probe, "STRIDED_MACS_BUDGET", 8 * 3 * 9 * 8 * 8 * 50)  # the stem's MACs, 50 runs
-    inspection = inspect_model(models.TFStem().eval(), (1, 3, 16, 16))  # 2 x ((2 x 2 + 9) + (2 x 2 + 25)) runs
+    monkeypatch.setattr(probe, "STRIDED_MACS_BUDGET", 8 * 3 * 9 * 8 * 8 * 20)  # the stem's MACs, 20 runs
+    inspection = inspect_model(models.TFStem().eval(), (1, 3, 16, 16))  # the first look: 2 x (2 x 2 + 9) runs
     assert inspection.node("stem").fields == [UNKNOWN, UNKNOWN]
 
 

@@ -12,8 +12,8 @@ and stay clear of the borders (a convolution with zero padding, say); where they
 unknown. An op that changes the size (an opaque convolution with TensorFlow's padding) gets its stride and
 window measured along each dimension in turn: every input position within reach of three inner output
 units is changed (a whole slice at once), and the units must read the same offsets, one stride apart.
-Inputs within 4 of the guessed reach are looked at first, within 12 where the window runs to that edge:
-up to 2 x (2 x stride + 16) + 2 runs per dimension, so it is made only where they fit in 10^10
+Inputs within 4 of the guessed reach are looked at first (2 x stride + 9 runs per dimension), within 12
+where the window runs to that edge; it is made only where the first look's runs fit in 10^10
 multiply-accumulates. An op that raises, returns something else than one tensor, or needs values convcalc
 did not record, cannot be probed: its field is unknown.
 """
@@ -30,7 +30,7 @@ from .fields import Flow
 PROBE_LIMIT_BYTES = 64 * 2**20  # the largest tensor a probe may hold
 TRIALS = 4
 SPANS = (4, 12)  # how far past its stride's guess a size-changing op's window is looked for, in turn
-STRIDED_MACS_BUDGET = 10**10  # the most multiply-accumulates the runs of one strided measurement may take
+STRIDED_MACS_BUDGET = 10**10  # the most multiply-accumulates the first look's runs may take
 
 
 class PositionProbe:
@@ -90,7 +90,7 @@ class PositionProbe:
             return None
         function, args, kwargs = run
         dispatched = node.meta.get("convcalc_dispatched")
-        runs = sum(2 * max(1, round(shape[a] / max(out[a], 1))) + 2 * span + 1 for a in whole.values() for span in SPANS)
+        runs = sum(2 * max(1, round(shape[a] / max(out[a], 1))) + 2 * SPANS[0] + 1 for a in whole.values())
         if dispatched is not None and dispatched[0] * runs > STRIDED_MACS_BUDGET:
             return None  # a whole encoder, say: too costly to run this often
         measured = []
