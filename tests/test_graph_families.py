@@ -184,6 +184,23 @@ def test_fields_that_grow_without_end_are_given_up_with_a_note():
     assert code == 0 and "grew past" in out and peak_kib < 1024 * 1024, err
 
 
+def test_a_function_whose_field_grows_without_end_is_given_up_with_that_note():
+    class Strided(torch.nn.Module):  # fx traces it: the functional convolutions are function nodes
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(3, 3, 3, 3))
+
+        def forward(self, x):
+            for _ in range(24):  # stride 2, padding 9: 16x16 stays 16x16, the jump doubles each time
+                x = torch.nn.functional.conv2d(x, self.weight, stride=2, padding=9)
+            return x
+
+    inspection = inspect_model(Strided().eval(), (1, 3, 16, 16))
+    assert inspection.traced_as == "fx" and UNKNOWN in inspection.output.fields
+    gave_up = [w for w in inspection.warnings if "grew past 2^22 input positions" in w]
+    assert gave_up and gave_up[0].startswith("conv2d_") and not [w for w in inspection.warnings if "laid out" in w]
+
+
 def test_an_opaque_attention_block_is_probed_global():
     class Attend(torch.nn.Module):  # convit's GPSA in spirit: attention fx cannot trace
         def forward(self, tokens):

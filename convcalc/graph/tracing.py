@@ -267,9 +267,7 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
         is_opaque = str(node.target) in opaque
         call = Call(node, label, flows, meta, probe, notes)
         kind, flow, note = through_module(module, call, is_opaque)
-        if flow.gave_up and not note:
-            note = GAVE_UP
-        note = note or _lost(flow, inputs, shown)
+        note = _said(note, flow, inputs, shown)
         if note:
             notes.append(f"{node.target} ({shown}): {note}")
         macs = module_macs(label, module, source_shape, shape)
@@ -282,26 +280,26 @@ def _node_info(node: Any, modules: dict[str, Any], flows: dict[str, Flow], input
     if meta is None:  # sizes, shapes, numbers: nothing positional
         return NodeInfo(node.name, label, None, None, 0, Flow(None, constant=True))
     kind, flow, note = through_function(Call(node, label, flows, meta, probe, notes))
-    note = note or _lost(flow, inputs, label)
+    note = _said(note, flow, inputs, label)
     if note:
         notes.append(f"{node.name} ({label}): {note}")
     if flow.constant:  # computed from parameters alone: its shape has no batch
         shown_shape = shape
-    if flow.gave_up and not note:
-        note = GAVE_UP
-        notes.append(f"{node.name} ({label}): {note}")
     macs = _dispatched(node, function_macs(label, node, [f.shape for f in inputs], shape),
                        fvcore_closed_form(label, module=False))
     return NodeInfo(node.name, label, kind, shown_shape if isinstance(meta, tuple) else None, 0, flow, note, macs,
                     aliases(label, None, node.target))
 
 
-def _lost(flow: Flow, inputs: list[Flow], label: str) -> str | None:
-    """The note for a field a rule lost without saying why: the op met its positions laid out in a way
-    it has no rule for (a convolution after a space-to-depth view, say). Every unknown field is named."""
+def _said(note: str | None, flow: Flow, inputs: list[Flow], label: str) -> str | None:
+    """A node's note: its rule's; else why its field was given up (:data:`GAVE_UP`); else, for a field a
+    rule lost without saying why, that the op met its positions laid out in a way it has no rule for (a
+    convolution after a space-to-depth view, say). Every unknown field is named."""
     def unknown_in(f: Flow) -> bool:
         return any(x is UNKNOWN for x in f.fields) or any(unknown_in(i) for i in f.items or [])
 
+    if note or flow.gave_up:
+        return note or GAVE_UP
     if not unknown_in(flow) or any(unknown_in(f) for f in inputs if not f.constant):
         return None
     return (f"{label} meets positions laid out in a way it has no rule for (split across axes, or not where it "
