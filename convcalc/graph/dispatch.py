@@ -91,7 +91,7 @@ class OpCounter:
             def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
                 if func is not sdpa and func is not einsum:
                     return func(*args, **(kwargs or {}))
-                if func is einsum and counter.current is not None and not counter.fvcore_paused:
+                if func is einsum and not counter.fvcore_paused:
                     counter.add_fvcore(_einsum_fvcore(args))
                 counter.fvcore_paused += 1
                 try:
@@ -187,14 +187,6 @@ def _fvcore_rules(aten: Any) -> dict[Any, Callable[[tuple[Any, ...], Any], int]]
         return lambda args, out: math.prod(_shape(args[0])) * (5 if len(args) > weight_index and
                                                                args[weight_index] is not None else 4)
 
-    rules: dict[Any, Callable[[tuple[Any, ...], Any], int]] = {
-        aten.mm: product, aten.addmm: product, aten.bmm: product,  # not baddbmm: fvcore has no handle for it
-        aten.convolution: convolution,
-        aten.native_group_norm: norm(1), aten.native_layer_norm: norm(2),
-        aten.upsample_nearest2d: lambda args, out: math.prod(_shape(out)),
-        aten.upsample_bilinear2d: lambda args, out: 4 * math.prod(_shape(out)),
-        aten._adaptive_avg_pool2d: per_element(1),
-    }
     def batch_norm(training_index: int | None) -> Callable[[tuple[Any, ...], Any], int]:
         """fvcore's ``batchnorm_flop_jit``: in training as the other norms, else 2 per element (1 without
         an affine weight)."""
@@ -205,6 +197,13 @@ def _fvcore_rules(aten: Any) -> dict[Any, Callable[[tuple[Any, ...], Any], int]]
             return math.prod(_shape(args[0])) * (2 if affine else 1)
         return rule
 
-    rules[aten.native_batch_norm] = batch_norm(5)  # what BatchNorm runs at dispatch on the CPU
-    rules[aten._native_batch_norm_legit_no_training] = batch_norm(None)
-    return rules
+    return {
+        aten.mm: product, aten.addmm: product, aten.bmm: product,  # not baddbmm: fvcore has no handle for it
+        aten.convolution: convolution,
+        aten.native_group_norm: norm(1), aten.native_layer_norm: norm(2),
+        aten.upsample_nearest2d: lambda args, out: math.prod(_shape(out)),
+        aten.upsample_bilinear2d: lambda args, out: 4 * math.prod(_shape(out)),
+        aten._adaptive_avg_pool2d: per_element(1),
+        aten.native_batch_norm: batch_norm(5),  # what BatchNorm runs at dispatch on the CPU
+        aten._native_batch_norm_legit_no_training: batch_norm(None),
+    }

@@ -41,18 +41,21 @@ class PositionProbe:
     def __init__(self, graph: Any):
         self.torch = import_torch("probing an op")
         self.graph = graph
-        self.verdicts: dict[str, bool | None] = {}
         self.everywhere: dict[str, bool] = {}  # every probed change reached every output position
-        self.windows: dict[str, list[tuple[int, ...]] | None] = {}
-        self.strides: dict[str, list[tuple[int, tuple[int, ...]]] | None] = {}
+        self._found: dict[tuple[str, str], Any] = {}  # (what, node name): each measurement made once
+
+    def _once(self, what: str, node: Any, measure: Any, *args: Any) -> Any:
+        """``measure(node, *args)``, made once per node; None where the op raised."""
+        key = (what, node.name)
+        if key not in self._found:
+            try:
+                self._found[key] = measure(node, *args)
+            except (Exception, SystemExit):
+                self._found[key] = None
+        return self._found[key]
 
     def __call__(self, node: Any, source: Flow) -> bool | None:
-        if node.name not in self.verdicts:
-            try:
-                self.verdicts[node.name] = self._probe(node, source)
-            except (Exception, SystemExit):
-                self.verdicts[node.name] = None
-        return self.verdicts[node.name]
+        return self._once("per position", node, self._probe, source)
 
     def reads_everything(self, node: Any, source: Flow) -> bool:
         """Whether a change at each probed position reached every output position (attention over every
@@ -63,23 +66,13 @@ class PositionProbe:
     def window(self, node: Any, source: Flow) -> list[tuple[int, ...]] | None:
         """Per dimension, the offsets an output reads (output u reads input u + o), measured at three inner
         positions; None where they differ, reach a border, or the op cannot be run."""
-        if node.name not in self.windows:
-            try:
-                self.windows[node.name] = self._window(node, source)
-            except (Exception, SystemExit):
-                self.windows[node.name] = None
-        return self.windows[node.name]
+        return self._once("window", node, self._window, source)
 
     def strided(self, node: Any, source: Flow, shape: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]] | None:
         """For an op that changes the size (a convolution with TensorFlow's padding, opaque): per dimension,
         its stride and the offsets unit 0 reads (unit u reads u * stride + offset), measured at three inner
         units; None where they differ, reach past what was probed, or the op cannot be run."""
-        if node.name not in self.strides:
-            try:
-                self.strides[node.name] = self._strided(node, source, shape)
-            except (Exception, SystemExit):
-                self.strides[node.name] = None
-        return self.strides[node.name]
+        return self._once("strided", node, self._strided, source, shape)
 
     def _strided(self, node: Any, source: Flow, out: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]] | None:
         torch = self.torch
