@@ -35,3 +35,21 @@ def torch_output_size(op, in_size, kernel_size, stride, padding, dilation, outpu
     except (RuntimeError, ValueError):
         return None
     return tuple(y.shape[2:])
+
+
+def fvcore_total(model, x) -> int:
+    """``FlopCountAnalysis(model, x).total()``, with fvcore's warnings and log lines about ops it skips
+    silenced (they are its convention, not failures)."""
+    import logging
+
+    from fvcore.nn import FlopCountAnalysis
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            analysis = FlopCountAnalysis(model, x)
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            return analysis.total()
+        finally:
+            logging.disable(logging.NOTSET)
