@@ -84,7 +84,7 @@ def through_module(module: Any, call: Call, opaque: bool = False) -> Rule:
     if label in ("LSTM", "GRU", "RNN"):
         return _recurrent(module, source, call.shape)
     if label.startswith(("ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad", "CircularPad")):
-        flow, note = moves.pad(_pad_node(module), source, shape)
+        flow, note = moves.pad(_PadNode(module.padding), source, shape)
         if not label.startswith(("ZeroPad", "ConstantPad")) and note is None:
             note = f"{label}: units at the border read {label[:-6].lower()}ed positions; the field's size is unchanged"
         return None, flow, note
@@ -100,10 +100,6 @@ class _PadNode:
         self.args, self.kwargs = (None, tuple(padding)), {}
 
 
-def _pad_node(module: Any) -> _PadNode:
-    return _PadNode(module.padding)
-
-
 def _shapes(call: Call) -> dict[str, Shape]:
     return {a.name: meta_shape(a) for a in node_args(call.node)}
 
@@ -111,7 +107,6 @@ def _shapes(call: Call) -> dict[str, Shape]:
 def _conv_arguments(module: Any, n: int) -> list[tuple[int, int, int, int]]:
     kernel, stride, dilation = (per_dim(getattr(module, a), n) for a in ("kernel_size", "stride", "dilation"))
     return list(zip(kernel, stride, dilation, left_pads(module.padding, kernel, dilation)))
-
 
 
 def _pool_windows(module: Any, n: int) -> list[Window]:
