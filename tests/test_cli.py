@@ -188,7 +188,7 @@ def test_spec_errors_show_a_caret():
 OUT_VOCABULARY = ["--in", "-k", "--kernel-size", "-s", "-p", "-d", "--op", "--output-padding", "--ceil",
                   "--dims", "--expect", "--json", "--stride", "--padding", "--dilation"]
 VOCABULARY = {
-    "check": ["--json", "--junit-xml", EXAMPLE_FILE, "/dev/null", "pyproject.toml"],
+    "check": ["--json", "--junit-xml", "shapes.convcalc.toml", "/dev/null", "pyproject.toml"],  # copies in tmp_path
     "out": OUT_VOCABULARY + ["--shape", "--out-channels", "--groups", "--no-bias", "--dtype"],
     "rf": ["--layers", "-l", "--in", "--pad", "--unit", "--expect-rf", "--dims", "--json", "--shape", "--channels",
            "--no-bias"],
@@ -212,7 +212,9 @@ SPEC_PIECES = st.sampled_from(["3x3", "3", "d2", "p1", "s2", "psame", "tconv4", 
 @settings(max_examples=250)
 @given(data=st.data())
 def test_fuzzed_arguments_never_raise(command, data, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # --junit-xml may write whatever file name it is given
+    monkeypatch.chdir(tmp_path)  # --junit-xml may write whatever file name it is given: over copies, never
+    shutil.copy(EXAMPLE_FILE, tmp_path)  # the repository's own files
+    shutil.copy(Path(EXAMPLE_FILE).parent.parent / "pyproject.toml", tmp_path)
     pieces = st.one_of(st.sampled_from(VOCABULARY[command]), VALUES,
                        st.lists(SPEC_PIECES, min_size=1, max_size=6).map("".join))
     arguments = data.draw(st.lists(pieces, max_size=12))
